@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { SIGNED_DECIMAL_RE, UNSIGNED_DECIMAL_RE } from './decimal';
+
+/**
+ * The alert contract: the one message every worker publishes and every consumer reads.
+ * Published as JSON on the pub/sub channel `alerts:<PAIR>` and appended, in the same MULTI, to the durable stream
+ * `stream:alerts:<PAIR>` (field `alert`, the same JSON). See `redis-keys.ts` for the names.
+ */
+export const ALERT_VERSION = 1 as const;
+
+/** Uphold pair names: two currency codes joined by a hyphen, e.g. `BTC-USD`. Upper case letters and digits. */
+export const PAIR_RE = /^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/;
+export const PairSchema = z.string().regex(PAIR_RE, 'a pair such as BTC-USD (two currency codes, A-Z/0-9, joined by "-")');
+
+/** Bot identifiers name a bot in alerts, keys and the fleet table. */
+export const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+export const BotIdSchema = z.string().regex(BOT_ID_RE, '1-64 characters: letters, digits, ".", "_", ":", "-"');
+
+export const PRICE_FIELDS = ['ask', 'bid', 'mid'] as const;
+export type PriceField = (typeof PRICE_FIELDS)[number];
+export const REFERENCE_MODES = ['first', 'last-alert'] as const;
+export type ReferenceMode = (typeof REFERENCE_MODES)[number];
+export const DIRECTIONS = ['up', 'down'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
+const positiveDecimal = z
+  .string()
+  .regex(UNSIGNED_DECIMAL_RE, 'a plain positive decimal string')
+  .refine((s) => /[1-9]/.test(s), 'a decimal greater than zero');
+const signedDecimal = z.string().regex(SIGNED_DECIMAL_RE, 'a plain signed decimal string');
+
+/** Snapshot of the settings of the bot that raised an alert. */
+export const BotConfigSnapshotSchema = z.object({
+  botId: BotIdSchema,
+  pair: PairSchema,
+  intervalMs: z.number().int().positive(),
+  thresholdPercent: positiveDecimal,
+  priceField: z.enum(PRICE_FIELDS),
+  referenceMode: z.enum(REFERENCE_MODES),
+  tickerBaseUrl: z.string().url(),
+});
+export type BotConfigSnapshot = z.infer<typeof BotConfigSnapshotSchema>;
+
+export const AlertMessageSchema = z
+  .object({
+    version: z.literal(ALERT_VERSION),
+    /** UUID, unique per alert: the idempotency key downstream. */
+    id: z.string().uuid(),
+    botId: BotIdSchema,
+    pair: PairSchema,
+    direction: z.enum(DIRECTIONS),
+    /** The observed price, exact as computed from the ticker's decimal strings. */
+    price: positiveDecimal,
+    /** The reference the move was measured against. */
+    referencePrice: positiveDecimal,
+    /** (price - reference) / reference * 100, signed, 18 decimal places. */
+    changePercent: signedDecimal,
+    thresholdPercent: positiveDecimal,
+    /** ISO-8601 UTC time the price was fetched. */
+    observedAt: z.string().datetime({ offset: false }),
+    config: BotConfigSnapshotSchema,
+  })
+  .strict()
+  .superRefine((alert, ctx) => {
+    if (alert.config.pair !== alert.pair) ctx.addIssue({ code: 'custom', path: ['config', 'pair'], message: 'must equal pair' });
+    if (alert.config.botId !== alert.botId) ctx.addIssue({ code: 'custom', path: ['config', 'botId'], message: 'must equal botId' });
+    const negative = alert.changePercent.startsWith('-');
+    if ((alert.direction === 'down') !== negative) {
+      ctx.addIssue({ code: 'custom', path: ['direction'], message: 'must agree with the sign of changePercent' });
+    }
+  });
+export type AlertMessage = z.infer<typeof AlertMessageSchema>;
+
+export type AlertParseResult = { ok: true; alert: AlertMessage } | { ok: false; reason: string };
+
+/**
+ * Parses a raw message (a JSON string or Buffer) against the contract. Never throws: a bad message yields a reason that
+ * names the offending field, fit for a dead-letter entry.
+ */
+export function parseAlertMessage(raw: string | Buffer): AlertParseResult {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw.toString());
+  } catch (err) {
+    return { ok: false, reason: `not valid JSON: ${(err as Error).message}` };
+  }
+  const result = AlertMessageSchema.safeParse(data);
+  if (result.success) return { ok: true, alert: result.data };
+  const reason = result.error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(message)'}: ${issue.message}`)
+    .join('; ');
+  return { ok: false, reason: `breaks the alert contract v${ALERT_VERSION}: ${reason}` };
+}
+
+/** Serialises an alert for the wire. The single place alerts are turned into bytes. */
+export function serializeAlert(alert: AlertMessage): string {
+  return JSON.stringify(alert);
+}
+
+export function newAlertId(): string {
+  return randomUUID();
+}

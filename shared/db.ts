@@ -1,0 +1,74 @@
+import path from 'node:path';
+import knex, { type Knex } from 'knex';
+import { Client } from 'pg';
+import { ConfigError } from './errors';
+
+export type { Knex };
+
+const MIGRATIONS_DIR = path.join(__dirname, '..', 'migrations');
+const RUNNING_TS = __filename.endsWith('.ts');
+
+/** Knex migration settings shared by `npm run db:migrate`, the master's schema check and the tests. */
+export const migrationConfig: Knex.MigratorConfig = {
+  directory: MIGRATIONS_DIR,
+  loadExtensions: [RUNNING_TS ? '.ts' : '.js'],
+  tableName: 'knex_migrations',
+};
+
+/** A knex instance over PostgreSQL. Numeric columns come back as exact strings (pg's default). */
+export function createDb(databaseUrl: string, options: { poolMax?: number; applicationName?: string } = {}): Knex {
+  return knex({
+    client: 'pg',
+    connection: { connectionString: databaseUrl, application_name: options.applicationName ?? 'tickwatch' },
+    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+    acquireConnectionTimeout: 10_000,
+    migrations: migrationConfig,
+  });
+}
+
+/** Creates the database named in `databaseUrl` if it does not exist (connecting to the `postgres` maintenance database). */
+export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(name)) {
+    throw new ConfigError(`DATABASE_URL names database "${name}": expected 1-63 letters, digits, "_" or "-"`);
+  }
+  const admin = new URL(databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE "${name}"`);
+    } catch (err) {
+      // Another process created it first.
+      if ((err as { code?: string }).code !== '42P04') throw err;
+      return false;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Applies every pending migration; returns the names applied. */
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest(migrationConfig)) as [number, string[]];
+  return applied;
+}
+
+/** Thrown when the database schema is older than this code expects. */
+export class SchemaBehindError extends Error {
+  override readonly name = 'SchemaBehindError';
+}
+
+/** Refuses to go on when migrations are pending: the master never runs against a schema it does not know. */
+export async function assertSchemaCurrent(db: Knex): Promise<void> {
+  const [, pending] = (await db.migrate.list(migrationConfig)) as [unknown[], { file: string }[]];
+  if (pending.length > 0) {
+    const names = pending.map((p) => p.file ?? String(p)).join(', ');
+    throw new SchemaBehindError(`the database schema is behind: ${pending.length} migration(s) pending (${names}). Run \`npm run db:migrate\` first.`);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Every Redis key and channel Tickwatch uses, in one place. `prefix` (REDIS_KEY_PREFIX, empty by default) namespaces them
+ * all, channels included, so tests and several fleets can share one Redis. With the default prefix the alert channel is
+ * exactly `alerts:<PAIR>`.
+ */
+export interface RedisKeys {
+  readonly prefix: string;
+  /** Pub/sub channel a worker publishes each alert on (at-most-once). */
+  alertChannel(pair: string): string;
+  /** Pattern matching every alert channel (for PSUBSCRIBE). */
+  readonly alertChannelPattern: string;
+  /** Durable stream of alerts for one pair; field `alert` holds the JSON. Trimmed approximately to ALERT_STREAM_MAXLEN. */
+  alertStream(pair: string): string;
+  /** Set of every pair a worker has published for or watches: how a master consuming `*` finds the streams. */
+  readonly pairsSet: string;
+  /** Stream of messages a master could not ingest, with fields `reason`, `source`, `payload`. */
+  readonly deadLetterStream: string;
+  /** Pub/sub channel the master publishes on after an alert row is committed (the dashboard's live feed). */
+  readonly storedAlertsChannel: string;
+  /** Hash with a bot's live status; it expires a few intervals after the last heartbeat. */
+  botStatus(botId: string): string;
+  /** Hash botId -> last status JSON, never expiring: lets the fleet table show a bot whose heartbeat expired as stale. */
+  readonly botsLastSeen: string;
+  /** Capped stream of recent ticks (about the last hour) for one pair: fields `price`, `ask`, `bid`, `at`, `botId`. */
+  ticks(pair: string): string;
+  /** Shared ticker rate budget (fleet-wide). */
+  readonly rateBudget: string;
+  /** Fleet-wide pause after a 429: value is the epoch ms until which nobody polls. */
+  readonly tickerPauseUntil: string;
+}
+
+export function createRedisKeys(prefix = ''): RedisKeys {
+  const p = prefix;
+  return Object.freeze({
+    prefix: p,
+    alertChannel: (pair: string) => `${p}alerts:${pair}`,
+    alertChannelPattern: `${p}alerts:*`,
+    alertStream: (pair: string) => `${p}stream:alerts:${pair}`,
+    pairsSet: `${p}pairs`,
+    deadLetterStream: `${p}stream:dead-letter`,
+    storedAlertsChannel: `${p}events:alerts-stored`,
+    botStatus: (botId: string) => `${p}bot:${botId}`,
+    botsLastSeen: `${p}bots:last-seen`,
+    ticks: (pair: string) => `${p}ticks:${pair}`,
+    rateBudget: `${p}ratelimit:ticker`,
+    tickerPauseUntil: `${p}ratelimit:ticker:pause-until`,
+  });
+}
+
+/** Master consumer group on the alert streams. */
+export const ALERT_CONSUMER_GROUP = 'tickwatch-master';

@@ -1,0 +1,42 @@
+import Redis, { type RedisOptions } from 'ioredis';
+import type { Logger } from './logger';
+import { describeError } from './errors';
+
+export type { Redis };
+
+/**
+ * A Redis connection with a bounded, jittered reconnect backoff, and state changes logged once each.
+ * `failFast` disables the offline queue: commands fail at once while disconnected (callers keep their own queue).
+ */
+export function createRedis(url: string, logger: Logger, options: { name: string; failFast?: boolean; extra?: RedisOptions }): Redis {
+  const log = logger.child({ redis: options.name });
+  const redis = new Redis(url, {
+    lazyConnect: false,
+    connectionName: `tickwatch-${options.name}`,
+    enableOfflineQueue: !options.failFast,
+    maxRetriesPerRequest: options.failFast ? 0 : null,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000) + Math.floor(Math.random() * 100),
+    ...options.extra,
+  });
+  let state: 'connecting' | 'ready' | 'down' = 'connecting';
+  redis.on('ready', () => {
+    if (state !== 'ready') log.info(state === 'down' ? 'redis reconnected' : 'redis connected');
+    state = 'ready';
+  });
+  redis.on('error', (err) => {
+    if (state !== 'down') log.warn({ err: describeError(err) }, 'redis unavailable; reconnecting');
+    state = 'down';
+  });
+  redis.on('end', () => log.debug('redis connection ended'));
+  return redis;
+}
+
+/** Closes a connection politely, falling back to disconnect when Redis is unreachable. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  try {
+    await Promise.race([redis.quit(), new Promise((_, reject) => setTimeout(() => reject(new Error('quit timed out')), 1000).unref())]);
+  } catch {
+    redis.disconnect();
+  }
+}

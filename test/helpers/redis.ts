@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import { createRedisKeys, type RedisKeys } from '../../shared/redis-keys';
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface TestRedis {
+  readonly url: string;
+  readonly prefix: string;
+  readonly keys: RedisKeys;
+  /** A plain client for assertions. */
+  readonly redis: Redis;
+  /** Deletes every key under this file's prefix and closes the client. */
+  cleanup(): Promise<void>;
+}
+
+/** Isolates one test file on the shared Redis with a random key (and channel) prefix. */
+export async function createTestRedis(): Promise<TestRedis> {
+  const prefix = `t${randomBytes(5).toString('hex')}:`;
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  await redis.ping();
+  return {
+    url: TEST_REDIS_URL,
+    prefix,
+    keys: createRedisKeys(prefix),
+    redis,
+    async cleanup() {
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (found.length) await redis.del(...found);
+      } while (cursor !== '0');
+      redis.disconnect();
+    },
+  };
+}
