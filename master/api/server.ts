@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger';
 import type { Redis } from '../../shared/redis';
 import type { RedisKeys } from '../../shared/redis-keys';
 import type { MasterMetrics } from '../metrics';
+import { dashboardPlugin } from '../dashboard/plugin';
 
 /** What the HTTP API needs; the master builds these and passes them in. */
 export interface ApiDeps {
@@ -36,6 +37,8 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     const ready = postgres === 'ok' && redis === 'ok';
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', postgres, redis });
   });
+
+  await app.register(dashboardPlugin, deps);
 
   return app;
 }

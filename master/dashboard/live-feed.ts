@@ -1,0 +1,103 @@
+import type { Logger } from '../../shared/logger';
+import type { Redis } from '../../shared/redis';
+import { closeRedis } from '../../shared/redis';
+import type { RedisKeys } from '../../shared/redis-keys';
+import { describeError } from '../../shared/errors';
+import { parseAlertMessage, type AlertMessage } from '../../shared/alert';
+
+/** Receives each stored alert, checked against the contract once for all listeners, with its JSON as published. */
+export type LiveFeedListener = (alert: AlertMessage, json: string) => void;
+
+/**
+ * One Redis subscription per server, fanned out to every browser connected to `/events`.
+ * A subscriber connection cannot run other commands, so it is a dedicated `duplicate()` of the regular connection,
+ * opened on the first listener (an API that nobody watches live never holds one) and closed by `close()`.
+ */
+export interface LiveFeed {
+  /** Adds a listener; returns the function that removes it. */
+  subscribe(listener: LiveFeedListener): () => void;
+  /** Number of listeners right now (one per open `/events` response). */
+  readonly listenerCount: number;
+  /** Resolves once the subscription is active (after the first `subscribe`); rejects if Redis refused it. */
+  ready(): Promise<void>;
+  /** Drops every listener and closes the subscriber connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface LiveFeedDeps {
+  /** A regular connection; the feed duplicates it for subscribing. */
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly logger: Logger;
+}
+
+export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
+  const log = deps.logger.child({ component: 'dashboard-live-feed' });
+  const channel = deps.keys.storedAlertsChannel;
+  const listeners = new Set<LiveFeedListener>();
+  let subscriber: Redis | undefined;
+  let subscribed: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
+
+  const start = (): Promise<void> => {
+    if (subscribed) return subscribed;
+    const sub = deps.redis.duplicate({ connectionName: 'tickwatch-dashboard-sub' });
+    subscriber = sub;
+    // ioredis re-subscribes by itself after a reconnect (autoResubscribe); errors are logged, never thrown.
+    let down = false;
+    sub.on('error', (err) => {
+      if (!down) log.warn({ err: describeError(err) }, 'live feed subscriber lost Redis; reconnecting');
+      down = true;
+    });
+    sub.on('ready', () => {
+      if (down) log.info('live feed subscriber reconnected');
+      down = false;
+    });
+    sub.on('message', (from: string, message: string) => {
+      if (from !== channel) return;
+      const parsed = parseAlertMessage(message);
+      if (!parsed.ok) {
+        // Browsers only ever see contract-valid alerts; a bad message is the publisher's bug, so say which field.
+        log.warn({ channel, reason: parsed.reason }, 'ignored a stored-alert message that breaks the contract');
+        return;
+      }
+      for (const listener of listeners) {
+        try {
+          listener(parsed.alert, message);
+        } catch (err) {
+          log.warn({ err: describeError(err) }, 'live feed listener failed');
+        }
+      }
+    });
+    subscribed = sub.subscribe(channel).then(() => {
+      log.debug({ channel }, 'live feed subscribed');
+    });
+    // A failed first subscribe is reported through ready(); keep it from becoming an unhandled rejection.
+    subscribed.catch((err: unknown) => log.warn({ err: describeError(err) }, 'live feed could not subscribe'));
+    return subscribed;
+  };
+
+  return {
+    subscribe(listener) {
+      if (closing) return () => undefined;
+      listeners.add(listener);
+      void start().catch(() => undefined);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    get listenerCount() {
+      return listeners.size;
+    },
+    ready() {
+      return subscribed ?? Promise.resolve();
+    },
+    close() {
+      closing ??= (async () => {
+        listeners.clear();
+        if (subscriber) await closeRedis(subscriber);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import path from 'node:path';
+import type { ServerResponse } from 'node:http';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../../shared/logger';
+import type { Redis } from '../../shared/redis';
+import type { RedisKeys } from '../../shared/redis-keys';
+import { describeError } from '../../shared/errors';
+import { createLiveFeed } from './live-feed';
+import { parseTicksQuery, readTicks } from './ticks';
+
+/** Where the page, its scripts and styles live (plain files: nothing is built for the viewer). */
+export const DASHBOARD_PUBLIC_DIR = path.join(__dirname, 'public');
+/** uPlot's browser build, served from the installed package (never a CDN). */
+export const UPLOT_DIST_DIR = path.join(path.dirname(require.resolve('uplot/package.json')), 'dist');
+
+/** What the dashboard needs from the master; a subset of the API's deps, so the API passes its own. */
+export interface DashboardDeps {
+  /** A regular connection: read for ticks, duplicated once for the live feed's subscription. */
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly logger: Logger;
+  /**
+   * Comment line sent to every `/events` client this often, so proxies and load balancers keep idle streams open.
+   * @defaultValue 15000
+   */
+  readonly sseHeartbeatMs?: number;
+  /**
+   * The `retry:` the browser waits before reconnecting a dropped stream (e.g. while the master restarts).
+   * @defaultValue 1000
+   */
+  readonly sseRetryMs?: number;
+}
+
+/**
+ * Route config flag set on every static dashboard route: the files hold no data, so the API's auth hook lets them
+ * through (the page then asks for the token and sends it with every data request).
+ */
+export const PUBLIC_ROUTE_CONFIG = { public: true } as const;
+
+/**
+ * The live dashboard: the page and its assets at `/`, the server-sent event stream of stored alerts at `/events`, and
+ * recent ticks of a pair at `/ticks`. Register it inside the API server: `await app.register(dashboardPlugin, deps)`.
+ */
+export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
+  const log = deps.logger.child({ component: 'dashboard' });
+  const heartbeatMs = deps.sseHeartbeatMs ?? 15_000;
+  const retryMs = deps.sseRetryMs ?? 1000;
+  const feed = createLiveFeed({ redis: deps.redis, keys: deps.keys, logger: deps.logger });
+  const clients = new Set<ServerResponse>();
+
+  await app.register(async (files) => {
+    files.addHook('onRoute', (route) => {
+      route.config = { ...(route.config as object | undefined), ...PUBLIC_ROUTE_CONFIG };
+    });
+    // wildcard: false registers one route per file found at start, so the dashboard never shadows an API path.
+    await files.register(fastifyStatic, { root: DASHBOARD_PUBLIC_DIR, prefix: '/', wildcard: false, index: 'index.html' });
+    await files.register(fastifyStatic, {
+      root: UPLOT_DIST_DIR,
+      prefix: '/assets/vendor/uplot/',
+      wildcard: false,
+      decorateReply: false,
+      globIgnore: ['**/*.ts', '**/*.cjs.js', '**/*.esm.js', '**/uPlot.iife.js'],
+    });
+  });
+
+  // One timer for every client rather than one each; it runs only while someone is connected.
+  let heartbeat: NodeJS.Timeout | undefined;
+  const scheduleHeartbeat = () => {
+    if (heartbeat || clients.size === 0) return;
+    heartbeat = setTimeout(() => {
+      heartbeat = undefined;
+      const line = `: heartbeat ${new Date().toISOString()}\n\n`;
+      for (const res of clients) res.write(line);
+      scheduleHeartbeat();
+    }, heartbeatMs);
+    heartbeat.unref();
+  };
+
+  app.get('/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // nginx and friends buffer responses by default, which would hold alerts back.
+      'x-accel-buffering': 'no',
+    });
+    res.write(`retry: ${retryMs}\n: connected\n\n`);
+    clients.add(res);
+    const unsubscribe = feed.subscribe((alert, json) => {
+      res.write(`event: alert\nid: ${alert.id}\ndata: ${json}\n\n`);
+    });
+    scheduleHeartbeat();
+    const done = () => {
+      unsubscribe();
+      clients.delete(res);
+    };
+    req.raw.once('close', done);
+    res.once('error', (err) => {
+      log.debug({ err: describeError(err) }, 'event stream client error');
+      done();
+    });
+    // Tell the browser once the subscription is live, so it can fetch anything stored before it.
+    feed
+      .ready()
+      .then(() => res.write('event: ready\ndata: {}\n\n'))
+      .catch((err: unknown) => {
+        log.warn({ err: describeError(err) }, 'event stream has no Redis subscription');
+        res.end();
+      });
+  });
+
+  app.get('/ticks', async (req, reply) => {
+    const parsed = parseTicksQuery(req.query);
+    if (!parsed.ok) {
+      // The same body as the API's other 400 answers.
+      return reply.code(400).send({
+        error: 'bad_request',
+        parameter: parsed.parameter,
+        value: parsed.value,
+        allowed: parsed.allowed,
+        message: `${parsed.parameter}=${JSON.stringify(parsed.value)} is invalid: expected ${parsed.allowed}`,
+      });
+    }
+    try {
+      const items = await readTicks(deps.redis, deps.keys, parsed.query);
+      return { pair: parsed.query.pair, items };
+    } catch (err) {
+      log.warn({ err: describeError(err), pair: parsed.query.pair }, 'could not read ticks');
+      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'Redis is unavailable; ticks cannot be read right now' });
+    }
+  });
+
+  // End open streams before the server waits for connections to drain, or close() would wait forever.
+  app.addHook('preClose', async () => {
+    if (heartbeat) clearTimeout(heartbeat);
+    heartbeat = undefined;
+    for (const res of clients) res.end();
+    clients.clear();
+  });
+  app.addHook('onClose', async () => {
+    await feed.close();
+  });
+}
+
+/** Registers the dashboard on `app` (the same as `app.register(dashboardPlugin, deps)`). */
+export async function registerDashboard(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
+  await app.register(dashboardPlugin, deps);
+}

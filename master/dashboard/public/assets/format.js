@@ -1,0 +1,106 @@
+// Formatting and the one place that reads an alert, whatever casing the source used: the live stream carries the
+// contract's camelCase message, the history API its stored row.
+
+/** Normalises an alert from the live stream (camelCase) or from GET /alerts (snake_case) to one shape. */
+export function normalizeAlert(raw) {
+  const pick = (...names) => {
+    for (const n of names) if (raw[n] !== undefined && raw[n] !== null) return raw[n];
+    return undefined;
+  };
+  return {
+    id: String(pick('id')),
+    botId: pick('botId', 'bot_id') ?? '',
+    pair: pick('pair') ?? '',
+    direction: pick('direction') === 'down' ? 'down' : 'up',
+    price: String(pick('price') ?? ''),
+    referencePrice: String(pick('referencePrice', 'reference_price') ?? ''),
+    changePercent: String(pick('changePercent', 'change_percent') ?? ''),
+    thresholdPercent: String(pick('thresholdPercent', 'threshold_percent') ?? ''),
+    observedAt: String(pick('observedAt', 'observed_at') ?? ''),
+  };
+}
+
+/** Trims an exact decimal string for display without turning it into a float (no rounding surprises). */
+export function formatDecimal(value, maxDecimals = 8) {
+  if (value === undefined || value === null || value === '') return '–';
+  const s = String(value);
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(s);
+  if (!m) return s;
+  const [, sign, int, frac = ''] = m;
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const cut = frac.slice(0, maxDecimals).replace(/0+$/, '');
+  return `${sign}${grouped}${cut ? `.${cut}` : ''}`;
+}
+
+/** Price: enough digits for small-valued coins, no trailing zeros. */
+export function formatPrice(value) {
+  const n = Number(value);
+  const decimals = n >= 1000 ? 2 : n >= 1 ? 4 : 8;
+  return formatDecimal(value, decimals);
+}
+
+/** Signed percent with 4 decimals, e.g. "+0.0123 %". */
+export function formatPercent(value) {
+  if (value === undefined || value === null || value === '') return '–';
+  const s = String(value);
+  const negative = s.startsWith('-');
+  const body = formatDecimal(negative ? s.slice(1) : s, 4);
+  return `${negative ? '−' : '+'}${body} %`;
+}
+
+export function formatTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '–';
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+export function formatDateTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '–';
+  return d.toLocaleString([], { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+/** "4 s ago", "3 min ago", "2 h ago". */
+export function formatAgo(iso, now = Date.now()) {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return 'never';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 90) return `${s} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
+
+/** Creates an element with attributes and children (strings become text nodes, never HTML). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+/** Runs `task` now and then `delayMs` after each run finishes (never overlapping); returns stop(). */
+export function every(delayMs, task) {
+  let timer = null;
+  let stopped = false;
+  const run = async () => {
+    try {
+      await task();
+    } catch (err) {
+      console.warn('refresh failed', err);
+    }
+    if (!stopped) timer = setTimeout(run, delayMs);
+  };
+  void run();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,140 @@
+// Tickwatch dashboard: wires the sections together. Plain ES modules served by the master; nothing is fetched from
+// anywhere else.
+import { createApiClient } from './api.js';
+import { createAlertFeed } from './feed.js';
+import { createFleetTable } from './fleet.js';
+import { createPriceChart } from './chart.js';
+import { createStatsPanel } from './stats.js';
+import { createHistory } from './history.js';
+import { every, el, normalizeAlert } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+
+const FLEET_REFRESH_MS = 5000;
+const STATS_REFRESH_MS = 10_000;
+const CHART_REFRESH_MS = 5000;
+
+function setConnection(state, text) {
+  const node = $('connection');
+  node.dataset.state = state;
+  node.textContent = text;
+}
+
+/** Shows the token form and resolves with the token typed into it. */
+function askForToken(reason) {
+  const panel = $('token-panel');
+  const form = $('token-form');
+  const input = $('token-input');
+  panel.hidden = false;
+  document.body.classList.add('locked');
+  setConnection('locked', 'Token needed');
+  $('token-error').textContent = reason || '';
+  input.value = '';
+  input.focus();
+  return new Promise((resolve) => {
+    form.addEventListener(
+      'submit',
+      (event) => {
+        event.preventDefault();
+        panel.hidden = true;
+        document.body.classList.remove('locked');
+        setConnection('connecting', 'Connecting…');
+        resolve(input.value.trim());
+      },
+      { once: true },
+    );
+  });
+}
+
+async function start() {
+  const api = createApiClient({ askForToken });
+  const chart = createPriceChart({ container: $('price-chart') });
+  const pairSelect = $('chart-pair');
+  const windowSelect = $('chart-window');
+  let bots = [];
+
+  const knownPairs = new Set();
+  function offerPairs(pairs) {
+    const fresh = pairs.filter((p) => p && !knownPairs.has(p));
+    if (fresh.length === 0) return;
+    for (const p of fresh) knownPairs.add(p);
+    const current = pairSelect.value;
+    const options = [...knownPairs].sort().map((p) => el('option', { value: p }, p));
+    pairSelect.replaceChildren(el('option', { value: '' }, 'Choose a pair'), ...options);
+    // Show something at once: the first pair, unless the viewer already chose one.
+    pairSelect.value = current || [...knownPairs].sort()[0];
+    if (!current) void drawChart();
+    history.setPairs([...knownPairs]);
+  }
+
+  async function drawChart() {
+    const pair = pairSelect.value;
+    const container = $('price-chart');
+    if (!pair) {
+      chart.clear();
+      container.setAttribute('aria-label', 'Price chart: choose a pair');
+      return;
+    }
+    const since = new Date(Date.now() - Number(windowSelect.value)).toISOString();
+    const [ticks, alerts] = await Promise.all([
+      api.getJson('/ticks', { pair, since: String(Date.parse(since)), limit: 5000 }),
+      api.getJson('/alerts', { pair, since, limit: 1000 }),
+    ]);
+    if (pairSelect.value !== pair) return; // the viewer chose another pair meanwhile
+    const bot = bots.find((b) => b.pair === pair && !b.stale) ?? bots.find((b) => b.pair === pair);
+    chart.update({
+      ticks: ticks.items ?? [],
+      alerts: (alerts.items ?? []).map(normalizeAlert),
+      reference: bot?.referencePrice,
+      thresholdPercent: bot?.thresholdPercent,
+    });
+    container.dataset.pair = pair;
+    container.dataset.points = String((ticks.items ?? []).length);
+    container.setAttribute('aria-label', `Price chart of ${pair}: ${(ticks.items ?? []).length} ticks, ${(alerts.items ?? []).length} alerts`);
+  }
+
+  const fleet = createFleetTable({
+    api,
+    tbody: $('fleet-table').tBodies[0],
+    empty: $('fleet-empty'),
+    onBots(list) {
+      bots = list;
+      offerPairs(list.map((b) => b.pair));
+    },
+  });
+  const stats = createStatsPanel({ api, tbody: $('stats-table').tBodies[0], rateContainer: $('rate-chart'), onPairs: offerPairs });
+  const history = createHistory({
+    api,
+    form: $('history-filters'),
+    tbody: $('history-table').tBodies[0],
+    error: $('history-error'),
+    prev: $('history-prev'),
+    next: $('history-next'),
+    page: $('history-page'),
+    csv: $('csv-link'),
+  });
+  const feed = createAlertFeed({
+    api,
+    list: $('feed'),
+    empty: $('feed-empty'),
+    setConnection,
+    onAlert(alert) {
+      offerPairs([alert.pair]);
+      if (alert.pair === pairSelect.value) void drawChart().catch((err) => console.warn('chart refresh failed', err));
+    },
+  });
+
+  pairSelect.addEventListener('change', () => void drawChart().catch((err) => console.warn('chart failed', err)));
+  windowSelect.addEventListener('change', () => void drawChart().catch((err) => console.warn('chart failed', err)));
+
+  // The first request asks for a token if the API wants one, before the live stream is opened with it.
+  await fleet.refresh().catch((err) => console.warn('fleet failed', err));
+  feed.start();
+  every(FLEET_REFRESH_MS, () => fleet.refresh());
+  every(STATS_REFRESH_MS, () => stats.refresh());
+  every(CHART_REFRESH_MS, () => drawChart());
+  setInterval(() => fleet.tick(), 1000);
+  await history.load();
+}
+
+void start();
