@@ -1,0 +1,45 @@
+import { config as loadDotenv } from 'dotenv';
+import { readFileSync } from 'node:fs';
+import { ConfigError, describeError } from '../shared/errors';
+import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
+import { createLogger } from '../shared/logger';
+import { loadSimConfig } from './config';
+import { parseSimScript } from './script';
+import { createTickerSimulator } from './simulator';
+
+async function main(): Promise<void> {
+  loadDotenv({ quiet: true });
+  let config;
+  let script;
+  try {
+    config = loadSimConfig(process.env, process.argv.slice(2));
+    script = config.scriptPath ? parseSimScript(readFileSync(config.scriptPath, 'utf8'), `SIM_SCRIPT=${config.scriptPath}`) : undefined;
+  } catch (err) {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : `Invalid configuration: ${describeError(err)}`}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ name: 'sim', level: config.logLevel });
+  const lifecycle = createLifecycle(logger);
+  const sim = await createTickerSimulator({
+    port: config.port,
+    host: config.host,
+    pairs: config.pairs,
+    seed: config.seed,
+    volatilityPercent: config.volatilityPercent,
+    spreadPercent: config.spreadPercent,
+    stepMs: config.stepMs,
+    script,
+    rateLimit: config.rateLimitPerMin,
+    faultRates: { serverErrorRate: config.errorRate, malformedRate: config.malformedRate, latencyMs: config.latencyMs },
+    requestLogMax: 10_000,
+    logger,
+  });
+  lifecycle.add('simulator', () => sim.close());
+  exitOnSignals(lifecycle, logger, 5000);
+  logger.info({ url: sim.url, port: sim.port, pairs: Object.keys(config.pairs), scripted: script ? Object.keys(script.pairs) : [], rateLimitPerMin: config.rateLimitPerMin }, 'ticker simulator listening');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ticker simulator failed to start: ${describeError(err)}\n`);
+  process.exit(1);
+});
