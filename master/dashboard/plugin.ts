@@ -51,7 +51,7 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
 
   await app.register(async (files) => {
     files.addHook('onRoute', (route) => {
-      route.config = { ...(route.config as object | undefined), ...PUBLIC_ROUTE_CONFIG };
+      route.config = { ...(route.config as object | undefined), ...PUBLIC_ROUTE_CONFIG } as typeof route.config;
     });
     // wildcard: false registers one route per file found at start, so the dashboard never shadows an API path.
     await files.register(fastifyStatic, { root: DASHBOARD_PUBLIC_DIR, prefix: '/', wildcard: false, index: 'index.html' });
