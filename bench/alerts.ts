@@ -1,0 +1,30 @@
+import { PAIR_RE, type AlertMessage } from '../shared/alert';
+import { toAlertRow } from '../master/alert-repository';
+import { makeAlert } from '../test/helpers/alerts';
+
+/** The pairs a bench fleet spreads its alerts over (a realistic fleet has many streams, not one). */
+export function benchPairs(count: number): string[] {
+  const bases = ['BTC', 'ETH', 'XRP', 'LTC', 'SOL', 'ADA', 'DOT', 'DOGE', 'AVAX', 'LINK', 'XLM', 'ATOM', 'UNI', 'BCH', 'ETC', 'FIL'];
+  const pairs = Array.from({ length: count }, (_, i) => `${bases[i % bases.length]}${i >= bases.length ? i : ''}-USD`);
+  for (const p of pairs) if (!PAIR_RE.test(p)) throw new Error(`bad bench pair ${p}`);
+  return pairs;
+}
+
+/** `count` valid, distinct contract alerts spread round-robin over `pairs`. */
+export function benchAlerts(count: number, pairs: readonly string[]): AlertMessage[] {
+  return Array.from({ length: count }, (_, i) => makeAlert({ pair: pairs[i % pairs.length]! }));
+}
+
+const ALERT_COLUMNS = ['id', 'bot_id', 'pair', 'direction', 'price', 'reference_price', 'change_percent', 'threshold_percent', 'observed_at', 'config'] as const;
+
+/** COPY column list matching `copyLine`. */
+export const COPY_COLUMNS = ALERT_COLUMNS.join(', ');
+
+// COPY text format: backslash, tab, newline and carriage return must be escaped in a value.
+const escapeCopy = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
+
+/** One COPY text-format line for the alert, built from the master's own row mapping (`toAlertRow`). */
+export function copyLine(alert: AlertMessage): string {
+  const row = toAlertRow(alert) as Record<string, string>;
+  return `${ALERT_COLUMNS.map((c) => escapeCopy(String(row[c]))).join('\t')}\n`;
+}

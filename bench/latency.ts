@@ -1,0 +1,175 @@
+import type Redis from 'ioredis';
+import type { AlertMessage } from '../shared/alert';
+import type { RedisKeys } from '../shared/redis-keys';
+import { makeAlert, publishAlert } from '../test/helpers/alerts';
+import { createTickerSimulator } from '../sim/simulator';
+import { listenForCommits, nowMs } from './commit-listener';
+import type { Section, SectionContext } from './context';
+import { spawnEntry, type BenchProcess } from './processes';
+import { figure } from './report';
+import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from './resources';
+import { round, summarize } from './stats';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function startMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRedis): BenchProcess {
+  return spawnEntry('master/main.ts', {
+    DATABASE_URL: db.url,
+    REDIS_URL: ctx.targets.redisUrl,
+    REDIS_KEY_PREFIX: r.prefix,
+    DELIVERY: 'stream',
+    MASTER_PAIRS: '*',
+    NOTIFY: 'log',
+    API_HOST: '127.0.0.1',
+    API_PORT: '0',
+    LOG_LEVEL: 'info',
+  });
+}
+
+/**
+ * Publishes as the worker does once it has a ticker answer: the alert is stamped (observedAt) and sent in the worker's
+ * MULTI (PUBLISH + XADD + SADD).
+ */
+type Publish = (redis: Redis, keys: RedisKeys, alert: AlertMessage) => Promise<void>;
+const publishLikeWorker: Publish = (redis, keys, alert) => publishAlert(redis, keys, alert);
+
+/**
+ * Steady load: `rate` alerts per second for `seconds`, each stamped at the moment it is built (the stand-in for "the
+ * ticker answered"), published in the worker's MULTI, ingested by the real master process, and timed to the commit of
+ * its row (NOTIFY at commit, see commit-listener.ts).
+ */
+async function steady(ctx: SectionContext, rate: number, seconds: number, warmupSeconds: number) {
+  const db = await freshDatabase(ctx.targets, 'latency');
+  const r = await benchRedis(ctx.targets);
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let committed = 0;
+  let measureFrom = Number.POSITIVE_INFINITY;
+  const listener = await listenForCommits(db, (ids, at) => {
+    for (const id of ids) {
+      const sent = sentAt.get(id);
+      if (sent === undefined) continue;
+      sentAt.delete(id);
+      committed += 1;
+      if (sent >= measureFrom) latencies.push(at - sent);
+    }
+  });
+  const master = startMaster(ctx, db, r);
+  try {
+    // Ready when a probe alert comes back committed (the group exists and the master is reading).
+    const pair = 'LAT-USD';
+    const probe = makeAlert({ pair });
+    sentAt.set(probe.id, nowMs());
+    for (let i = 0; ; i++) {
+      if (i === 0) await publishLikeWorker(r.redis, r.keys, probe);
+      if (!sentAt.has(probe.id)) break;
+      if (master.child.exitCode !== null) throw new Error(`master exited:\n${master.tail().slice(-2000)}`);
+      if (i > 600) throw new Error(`master did not store a probe alert within 30 s:\n${master.tail().slice(-2000)}`);
+      await sleep(50);
+    }
+    committed = 0;
+    ctx.log(`latency: ${rate} alerts/s for ${warmupSeconds + seconds} s (first ${warmupSeconds} s are warm-up)`);
+    const start = nowMs();
+    measureFrom = start + warmupSeconds * 1000;
+    const end = start + (warmupSeconds + seconds) * 1000;
+    let sent = 0;
+    const inFlight = new Set<Promise<void>>();
+    let publishErrors = 0;
+    // Fixed-rate schedule: whenever the loop wakes, send what is due by now (usually one or two alerts).
+    while (nowMs() < end) {
+      const due = Math.floor(((nowMs() - start) / 1000) * rate);
+      while (sent < due) {
+        const alert = makeAlert({ pair, observedAt: new Date().toISOString() });
+        sentAt.set(alert.id, nowMs());
+        const p = publishLikeWorker(r.redis, r.keys, alert)
+          .catch(() => void (publishErrors += 1))
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        sent += 1;
+      }
+      await sleep(1);
+    }
+    await Promise.all(inFlight);
+    const deadline = Date.now() + 30_000;
+    while (sentAt.size > 0 && Date.now() < deadline) await sleep(20);
+    const achievedRate = (sent * 1000) / (end - start);
+    return { sent, committed, missing: sentAt.size, publishErrors, achievedRate, latency: summarize(latencies) };
+  } finally {
+    await master.stop();
+    await listener.close();
+    await r.cleanup();
+    await db.drop();
+  }
+}
+
+/**
+ * End to end with a real worker process: the simulator alternates two prices so every poll alerts; latency is the
+ * row's observedAt (the worker's stamp when the answer arrived, millisecond precision) to its commit.
+ */
+async function realWorker(ctx: SectionContext, seconds: number) {
+  const db = await freshDatabase(ctx.targets, 'latency_e2e');
+  const r = await benchRedis(ctx.targets);
+  const pair = 'E2E-USD';
+  const sim = await createTickerSimulator({ rateLimit: 0, script: { repeat: true, pairs: { [pair]: ['100', '101'] } } });
+  const latencies: number[] = [];
+  const pending: { ids: string[]; at: number }[] = [];
+  const listener = await listenForCommits(db, (ids, at) => void pending.push({ ids, at }));
+  const master = startMaster(ctx, db, r);
+  const worker = spawnEntry('worker/main.ts', {
+    PAIR: pair,
+    FETCH_INTERVAL_MS: '100',
+    OSCILLATION_PERCENT: '0.5',
+    TICKER_BASE_URL: sim.url,
+    REDIS_URL: ctx.targets.redisUrl,
+    REDIS_KEY_PREFIX: r.prefix,
+    TICKER_RATE_LIMIT_PER_MIN: '0',
+    LOG_LEVEL: 'info',
+  });
+  try {
+    await sleep((seconds + 3) * 1000);
+    await worker.stop();
+    await sleep(1000);
+    const rows = await db.db('alerts').select('id', 'observed_at');
+    const observed = new Map(rows.map((row: { id: string; observed_at: Date }) => [row.id, row.observed_at.getTime()]));
+    for (const { ids, at } of pending) for (const id of ids) if (observed.has(id)) latencies.push(at - observed.get(id)!);
+    // The first seconds include both processes starting; keep the last `seconds` worth.
+    const kept = latencies.slice(-Math.floor(seconds * 10));
+    return { alerts: rows.length, latency: summarize(kept) };
+  } finally {
+    await worker.stop();
+    await master.stop();
+    await listener.close();
+    await sim.close();
+    await r.cleanup();
+    await db.drop();
+  }
+}
+
+export const latencySection: Section = async (ctx) => {
+  const seconds = ctx.options.quick ? 10 : 30;
+  const load = await steady(ctx, 1000, seconds, ctx.options.quick ? 2 : 5);
+  ctx.log(`latency: p50 ${round(load.latency.p50)} ms p99 ${round(load.latency.p99)} ms; real worker end to end`);
+  const e2e = await realWorker(ctx, ctx.options.quick ? 5 : 15);
+  if (load.missing > 0) throw new Error(`${load.missing} of ${load.sent} alerts were never committed`);
+  return {
+    figures: [
+      figure({ section: 'latency', name: `answer -> committed row, p50, at ${round(load.achievedRate)} alerts/s`, value: load.latency.p50, unit: 'ms' }),
+      figure({
+        section: 'latency',
+        name: `answer -> committed row, p99, at ${round(load.achievedRate)} alerts/s`,
+        value: load.latency.p99,
+        unit: 'ms',
+        target: { text: '<= 25 ms', max: 25 },
+        note: `${load.latency.count} alerts; max ${round(load.latency.max)} ms`,
+      }),
+      figure({
+        section: 'latency',
+        name: 'real worker (10 alerts/s), observedAt -> commit, p99',
+        value: e2e.latency.p99,
+        unit: 'ms',
+        note: `p50 ${round(e2e.latency.p50)} ms, ${e2e.latency.count} alerts, ms clock`,
+      }),
+    ],
+    details: { steady: load, realWorker: e2e },
+  };
+};

@@ -1,0 +1,27 @@
+import { apiSection } from './api';
+import { ingestSection } from './ingest';
+import { latencySection } from './latency';
+import { BenchUsageError, parseBenchOptions } from './options';
+import { runBench } from './run';
+import { workerSection } from './worker';
+
+async function main(): Promise<void> {
+  let options;
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof BenchUsageError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const report = await runBench(
+    options,
+    { ingest: ingestSection, latency: latencySection, api: apiSection, worker: workerSection },
+    { log: (line) => process.stderr.write(`${line}\n`), print: (text) => process.stdout.write(`${text}\n`) },
+  );
+  process.exit(Object.keys(report.errors).length > 0 ? 1 : 0);
+}
+
+void main();
