@@ -1,0 +1,153 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { describeError } from '../shared/errors';
+import { createLogger, type Logger } from '../shared/logger';
+import { LOG_LEVELS } from '../shared/config';
+import { ComposeFileError } from './compose-file';
+import { InterpolationError } from './interpolate';
+import { loadFleetPlan, type LoadedPlan } from './load-plan';
+import { createFleetOutput, loadPrettyFormatter } from './output';
+import { PlanError, type FleetPlan } from './plan';
+import { preflight } from './preflight';
+import { createSupervisor, FleetStartError, passthroughEnv } from './supervisor';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+const USAGE = `usage: npm start [-- --file <compose file>] [-- --dry-run]
+       npm run demo            (adds the ticker simulator; works offline)
+Runs the fleet declared in docker-compose.yml as local processes. Redis and PostgreSQL must already run on this machine.`;
+
+/** Values of secret-looking variables are hidden in --dry-run output. */
+function redact(name: string, value: string): string {
+  if (/SECRET|TOKEN|PASSWORD/.test(name)) return '(hidden)';
+  return value.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:(hidden)@');
+}
+
+function describePlan(plan: FleetPlan): string {
+  return JSON.stringify(
+    {
+      profiles: plan.profiles,
+      external: plan.external.map((e) => ({ service: e.name, address: e.ports.map((p) => `${e.host}:${p}`), usedBy: e.usedBy })),
+      services: plan.services.map((s) => ({
+        service: s.name,
+        role: s.role,
+        command: `node --import tsx ${[s.entry, ...s.args].join(' ')}`,
+        restart: s.restart,
+        listenPort: s.listenPort,
+        env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, redact(k, v)])),
+      })),
+    },
+    null,
+    2,
+  );
+}
+
+async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof createFleetOutput>): Promise<never> {
+  const { plan } = loaded;
+  const problems = await preflight(plan);
+  if (problems.length > 0) {
+    process.stderr.write(`Cannot start the fleet:\n${problems.map((p) => `  - ${p.message}`).join('\n')}\n`);
+    process.exit(1);
+  }
+  if (loaded.unsetVariables.length > 0) {
+    logger.warn({ variables: loaded.unsetVariables }, 'variables used in the compose file are not set; using ""');
+  }
+  logger.info(
+    {
+      compose: path.relative(process.cwd(), loaded.composeFile) || loaded.composeFile,
+      profiles: plan.profiles,
+      services: plan.services.map((s) => s.name),
+      external: plan.external.map((e) => `${e.name}@${e.ports.map((p) => `${e.host}:${p}`).join(',')}`),
+    },
+    'starting the fleet',
+  );
+
+  const supervisor = createSupervisor({ plan, root: REPO_ROOT, output, logger, baseEnv: passthroughEnv(process.env) });
+  let firstSignalAt: number | undefined;
+  const shutdown = async (code: number, reason: string): Promise<never> => {
+    logger.info({ reason }, 'stopping the fleet: workers, then the master, then the simulator');
+    const { clean } = await supervisor.stop();
+    logger.info({ clean }, 'fleet stopped');
+    process.exit(clean ? code : 1);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    const now = Date.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      void shutdown(0, signal);
+    } else if (now - firstSignalAt > 1000) {
+      // npm forwards the terminal's Ctrl-C too, so a second signal within a second is the same keypress.
+      logger.warn({ signal }, 'second signal: killing every service now');
+      supervisor.kill();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('unhandledRejection', (err) => {
+    logger.error({ err: describeError(err) }, 'unhandled rejection in the runner');
+    void shutdown(1, 'unhandledRejection');
+  });
+
+  try {
+    await supervisor.start();
+  } catch (err) {
+    if (firstSignalAt !== undefined) return new Promise<never>(() => undefined);
+    logger.error({ err: describeError(err) }, err instanceof FleetStartError ? err.message : 'could not start the fleet');
+    return shutdown(1, 'start failed');
+  }
+  logger.info({ pids: supervisor.pids().length }, 'fleet running; Ctrl-C or SIGTERM stops it');
+  await supervisor.allEnded;
+  if (firstSignalAt !== undefined) return new Promise<never>(() => undefined);
+  logger.error('every service has ended and none will be restarted; exiting');
+  return shutdown(1, 'all services ended');
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  let args: { demo?: boolean; 'dry-run'?: boolean; file?: string; help?: boolean };
+  try {
+    args = parseArgs({
+      args: [...argv],
+      options: { demo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, file: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`fleet: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+
+  let loaded: LoadedPlan;
+  try {
+    loaded = loadFleetPlan({ root: REPO_ROOT, composeFile: args.file && path.resolve(args.file), demo: args.demo === true, env: process.env });
+  } catch (err) {
+    if (err instanceof ComposeFileError || err instanceof PlanError || err instanceof InterpolationError) {
+      process.stderr.write(`fleet: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (args['dry-run']) {
+    process.stdout.write(`${describePlan(loaded.plan)}\n`);
+    return;
+  }
+
+  const tty = process.stdout.isTTY === true;
+  const output = createFleetOutput({
+    stdout: process.stdout,
+    stderr: process.stderr,
+    names: ['fleet', ...loaded.plan.services.map((s) => s.name)],
+    colour: tty,
+    formatJson: tty ? loadPrettyFormatter() : undefined,
+  });
+  const level = (LOG_LEVELS as readonly string[]).includes(process.env.LOG_LEVEL ?? '') ? process.env.LOG_LEVEL : 'info';
+  const logger = createLogger({ name: 'fleet', level, pretty: false, destination: output.writable('fleet', 'stdout') });
+  await run(loaded, logger, output);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`fleet: ${describeError(err)}\n`);
+  process.exit(1);
+});
