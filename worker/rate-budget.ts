@@ -1,0 +1,186 @@
+import type { Logger } from '../shared/logger';
+import type { Redis } from '../shared/redis';
+import type { RedisKeys } from '../shared/redis-keys';
+import { describeError } from '../shared/errors';
+
+/**
+ * The fleet-wide ticker budget (issue 6 §3). Every worker on one Redis (one key prefix) takes a slot before each request.
+ *
+ * Design: a shared, GCRA-like ticket clock in Redis. The key `keys.rateBudget` holds the next free slot time; taking a
+ * slot returns `max(now, nextFree, pauseUntil)` and advances `nextFree` by one emission interval
+ * `T = ceil((window + margin) / limit)`. Requests are therefore spaced T apart fleet-wide, so no window of length `window`
+ * ever holds more than `limit` of them (the margin absorbs network and timer jitter). Each worker holds at most one ticket
+ * at a time and takes a new one only after its request, so when the budget is short the tickets go round-robin: every
+ * pair slows by the same factor and none starves. Time is Redis's own (`TIME`), so clock skew between hosts is harmless.
+ *
+ * A 429 seen by any worker raises `keys.tickerPauseUntil`; every later ticket starts after it, and a worker that was
+ * already waiting for a ticket re-checks the pause before it fires.
+ *
+ * Redis unreachable (or slow beyond `commandTimeoutMs`): the worker polls at its own configured rate (local limit) rather
+ * than stopping; it goes back to the shared budget as soon as Redis answers.
+ */
+export interface RateBudget {
+  /** Waits until this worker may send one ticker request, or until `signal` aborts. Never rejects. */
+  acquire(signal: AbortSignal): Promise<BudgetGrant>;
+  /** Reports a 429: every worker on this Redis pauses for `retryAfterMs`. Never rejects. */
+  pause(retryAfterMs: number): Promise<void>;
+}
+
+export interface BudgetGrant {
+  /** `shared`: the Redis budget granted the slot; `local`: Redis was unreachable; `off`: no budget configured. */
+  readonly mode: 'shared' | 'local' | 'off';
+  /** How long the budget (or a fleet pause) held this request back. */
+  readonly waitedMs: number;
+  /** True when the wait ended because the signal aborted (the worker is stopping). */
+  readonly aborted: boolean;
+}
+
+export interface RateBudgetDeps {
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  /** Requests per window shared by the fleet; 0 turns the budget off (the fleet pause after a 429 still applies). */
+  readonly limit: number;
+  /** @defaultValue 60000 (Uphold counts per minute). Tests shorten it. */
+  readonly windowMs?: number;
+  /** Above this a Redis call counts as unreachable. @defaultValue 1000 */
+  readonly commandTimeoutMs?: number;
+  readonly logger: Logger;
+}
+
+// KEYS[1] next free slot (ms), KEYS[2] pause-until (ms). ARGV[1] emission interval (ms). Returns {slot - now, pause - now}.
+const RESERVE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nextFree = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local pauseUntil = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local slot = math.max(now, nextFree, pauseUntil)
+local interval = tonumber(ARGV[1])
+if interval > 0 then
+  redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', string.format('%d', slot + interval - now + 60000))
+end
+return {slot - now, pauseUntil - now}
+`;
+
+// KEYS[1] pause-until (ms). ARGV[1] pause length (ms). Only ever extends the pause. Returns the pause end (ms).
+const PAUSE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pauseUntil = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if pauseUntil > current and tonumber(ARGV[1]) > 0 then
+  redis.call('SET', KEYS[1], string.format('%d', pauseUntil), 'PX', ARGV[1])
+  return pauseUntil
+end
+return current
+`;
+
+// KEYS[1] pause-until (ms). Returns pause - now (<= 0 when not paused).
+const PAUSE_LEFT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return (tonumber(redis.call('GET', KEYS[1]) or '0') or 0) - now
+`;
+
+interface BudgetCommands {
+  twBudgetReserve(budgetKey: string, pauseKey: string, intervalMs: number): Promise<[number, number]>;
+  twBudgetPause(pauseKey: string, ms: number): Promise<number>;
+  twBudgetPauseLeft(pauseKey: string): Promise<number>;
+}
+
+/** The emission interval for `limit` requests per `windowMs`, with a 2 % safety margin (at most 1 s). */
+export function emissionIntervalMs(limit: number, windowMs: number): number {
+  if (limit <= 0) return 0;
+  const margin = Math.min(1000, Math.ceil(windowMs / 50));
+  return Math.ceil((windowMs + margin) / limit);
+}
+
+/** Sleeps `ms`, ending early when `signal` aborts; resolves true when aborted. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(false);
+    }, Math.max(0, ms));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function createRateBudget(deps: RateBudgetDeps): RateBudget {
+  const windowMs = deps.windowMs ?? 60_000;
+  const interval = emissionIntervalMs(deps.limit, windowMs);
+  const timeoutMs = deps.commandTimeoutMs ?? 1000;
+  const log = deps.logger;
+  const redis = deps.redis as Redis & BudgetCommands;
+  if (typeof redis.twBudgetReserve !== 'function') {
+    // Several workers may share one connection (tests do); defining once is enough.
+    redis.defineCommand('twBudgetReserve', { numberOfKeys: 2, lua: RESERVE_LUA });
+    redis.defineCommand('twBudgetPause', { numberOfKeys: 1, lua: PAUSE_LUA });
+    redis.defineCommand('twBudgetPauseLeft', { numberOfKeys: 1, lua: PAUSE_LEFT_LUA });
+  }
+  let local = false;
+
+  const withTimeout = <T>(promise: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      promise,
+      new Promise<T>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
+
+  const goLocal = (err: unknown) => {
+    if (!local) log.warn({ err: describeError(err) }, 'shared rate budget unreachable; polling at the configured rate until Redis is back');
+    local = true;
+  };
+  const goShared = () => {
+    if (local) log.info('shared rate budget reachable again');
+    local = false;
+  };
+
+  return {
+    async acquire(signal) {
+      const started = Date.now();
+      const mode = deps.limit > 0 ? 'shared' : 'off';
+      // Bounded: a pause that keeps being extended is waited out, a broken Redis falls through to local mode.
+      for (let attempt = 0; attempt < 100; attempt++) {
+        let waitMs: number;
+        try {
+          const [slotIn] = await withTimeout(redis.twBudgetReserve(deps.keys.rateBudget, deps.keys.tickerPauseUntil, interval));
+          waitMs = Number(slotIn);
+          goShared();
+        } catch (err) {
+          goLocal(err);
+          return { mode: 'local', waitedMs: Date.now() - started, aborted: false };
+        }
+        if (waitMs <= 0) return { mode, waitedMs: Date.now() - started, aborted: false };
+        if (await sleep(waitMs, signal)) return { mode, waitedMs: Date.now() - started, aborted: true };
+        // A 429 elsewhere may have paused the fleet while this worker waited for its slot.
+        let pauseLeft: number;
+        try {
+          pauseLeft = Number(await withTimeout(redis.twBudgetPauseLeft(deps.keys.tickerPauseUntil)));
+        } catch (err) {
+          goLocal(err);
+          return { mode: 'local', waitedMs: Date.now() - started, aborted: false };
+        }
+        if (pauseLeft <= 0) return { mode, waitedMs: Date.now() - started, aborted: false };
+        if (await sleep(pauseLeft, signal)) return { mode, waitedMs: Date.now() - started, aborted: true };
+      }
+      return { mode, waitedMs: Date.now() - started, aborted: false };
+    },
+    async pause(retryAfterMs) {
+      if (retryAfterMs <= 0) return;
+      try {
+        await withTimeout(redis.twBudgetPause(deps.keys.tickerPauseUntil, Math.ceil(retryAfterMs)));
+        log.info({ retryAfterMs }, 'ticker answered 429: pausing every worker on this Redis');
+      } catch (err) {
+        goLocal(err);
+      }
+    },
+  };
+}

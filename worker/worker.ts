@@ -1,0 +1,288 @@
+import { AlertMessageSchema, ALERT_VERSION, newAlertId, type AlertMessage } from '../shared/alert';
+import { describeError } from '../shared/errors';
+import { writeBotStatus, type BotState, type BotStatus } from '../shared/fleet-status';
+import type { Logger } from '../shared/logger';
+import type { Redis } from '../shared/redis';
+import { createRedisKeys, type RedisKeys } from '../shared/redis-keys';
+import { botConfigSnapshot, type WorkerConfig } from '../shared/worker-config';
+import { decide, type Decision } from './detector';
+import { createPoller, type TickResult } from './poller';
+import { createAlertPublisher } from './publisher';
+import { createRateBudget, type RateBudget } from './rate-budget';
+import { createTickerClient, type TickerClient, type TickerOutcome } from './ticker-client';
+
+export interface WorkerDeps {
+  readonly config: WorkerConfig;
+  readonly logger: Logger;
+  /** A fail-fast connection (`createRedis(..., { failFast: true })`): polling must never wait for Redis. */
+  readonly redis: Redis;
+  /** @defaultValue createRedisKeys(config.redisKeyPrefix) */
+  readonly keys?: RedisKeys;
+  /** @defaultValue an axios client for config.tickerBaseUrl */
+  readonly ticker?: TickerClient;
+  /** The shared budget's window; tests shorten it. @defaultValue 60000 */
+  readonly rateWindowMs?: number;
+  /** Retry period while the ticker says the pair does not exist. @defaultValue 60000 */
+  readonly invalidPairRetryMs?: number;
+  /** Consecutive failures after which the bot reports `unhealthy` (degraded before). @defaultValue 5 */
+  readonly unhealthyAfter?: number;
+  /** Longest backoff after transient errors. @defaultValue max(60000, intervalMs) */
+  readonly maxBackoffMs?: number;
+  /** Bound on flushing queued alerts at shutdown. @defaultValue 5000 */
+  readonly flushTimeoutMs?: number;
+  /** At start, how long to wait for Redis before polling anyway (the budget then runs locally). @defaultValue 2000 */
+  readonly startupRedisWaitMs?: number;
+  /** @defaultValue Math.random (jitter) */
+  readonly random?: () => number;
+}
+
+export interface Worker {
+  start(): Promise<void>;
+  /** Stops polling, waits for the request in flight, flushes queued alerts (bounded), writes a last `stopped` status. */
+  stop(): Promise<void>;
+  /** The status the next heartbeat will carry. */
+  status(): BotStatus;
+}
+
+/** Resolves when the connection is ready or after `ms`, whichever comes first. */
+function waitForReady(redis: Redis, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.on('ready', done);
+  });
+}
+
+/** Keeps about the last hour of ticks per pair for charts. */
+export function tickStreamMaxLen(intervalMs: number): number {
+  return Math.ceil(3_600_000 / intervalMs);
+}
+
+/**
+ * One bot: polls the ticker for one pair, runs the detector, publishes alerts, and reports its status.
+ * Effects (HTTP, Redis) wrap around the pure `decide`.
+ */
+export function createWorker(deps: WorkerDeps): Worker {
+  const { config, redis } = deps;
+  const keys = deps.keys ?? createRedisKeys(config.redisKeyPrefix);
+  const log = deps.logger.child({ pair: config.pair, botId: config.botId });
+  const random = deps.random ?? Math.random;
+  const unhealthyAfter = deps.unhealthyAfter ?? 5;
+  const maxBackoffMs = deps.maxBackoffMs ?? Math.max(60_000, config.intervalMs);
+  const invalidPairRetryMs = deps.invalidPairRetryMs ?? 60_000;
+  const snapshot = botConfigSnapshot(config);
+  const settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
+  const ticker = deps.ticker ?? createTickerClient({ baseUrl: config.tickerBaseUrl, pair: config.pair, timeoutMs: config.tickerTimeoutMs });
+  const budget: RateBudget = createRateBudget({ redis, keys, limit: config.tickerRateLimitPerMin, windowMs: deps.rateWindowMs, logger: log });
+  const publisher = createAlertPublisher({ redis, keys, streamMaxLen: config.alertStreamMaxLen, queueMax: config.alertQueueMax, logger: log });
+  const ticksMaxLen = tickStreamMaxLen(config.intervalMs);
+
+  const startedAt = new Date().toISOString();
+  let reference: string | null = null;
+  let lastPrice: string | undefined;
+  let lastPriceAt: string | undefined;
+  let lastFetchAt: string | undefined;
+  let lastError: string | undefined;
+  let consecutiveErrors = 0;
+  let invalidPair = false;
+  let stopped = false;
+  let rateLimited = false;
+  let effectiveIntervalMs = config.intervalMs;
+  let lastRequestAt: number | undefined;
+  let nextDelayMs = config.intervalMs;
+  /** Last backoff step logged, so repeated failures log once per step rather than once per tick. */
+  let loggedStep = 0;
+  let loggedReason: string | undefined;
+  let heartbeatPending = false;
+
+  const state = (): BotState => {
+    if (stopped) return 'stopped';
+    if (invalidPair) return 'invalid-pair';
+    if (consecutiveErrors === 0) return 'ok';
+    return consecutiveErrors >= unhealthyAfter ? 'unhealthy' : 'degraded';
+  };
+
+  const status = (): BotStatus => {
+    const stats = publisher.stats();
+    return {
+      botId: config.botId,
+      pair: config.pair,
+      status: state(),
+      lastPrice,
+      lastFetchAt,
+      lastPriceAt,
+      referencePrice: reference ?? undefined,
+      consecutiveErrors,
+      lastError,
+      startedAt,
+      heartbeatAt: new Date().toISOString(),
+      // A few intervals, and always longer than the wait until the next tick (backoff, budget), so a healthy but
+      // slowed bot is never reported stale.
+      ttlMs: Math.max(3 * Math.max(config.intervalMs, effectiveIntervalMs, nextDelayMs), 15_000),
+      rateLimited,
+      effectiveIntervalMs: Math.max(1, Math.round(effectiveIntervalMs)),
+      alertsPublished: stats.published,
+      alertsDropped: stats.dropped,
+      alertsQueued: stats.queued,
+      config: snapshot,
+    };
+  };
+
+  /** Fire-and-forget: the heartbeat never delays polling, and a slow Redis never piles heartbeats up. */
+  const heartbeat = (final = false): Promise<void> => {
+    if (heartbeatPending && !final) return Promise.resolve();
+    heartbeatPending = true;
+    return writeBotStatus(redis, keys, status())
+      .catch((err: unknown) => log.debug({ err: describeError(err) }, 'heartbeat not written'))
+      .finally(() => {
+        heartbeatPending = false;
+      });
+  };
+
+  const recordTick = (outcome: Extract<TickerOutcome, { kind: 'price' }>, price: string) => {
+    redis
+      .xadd(keys.ticks(config.pair), 'MAXLEN', '~', String(ticksMaxLen), '*', 'price', price, 'ask', outcome.ask, 'bid', outcome.bid, 'at', outcome.fetchedAt.toISOString(), 'botId', config.botId)
+      .catch((err: unknown) => log.debug({ err: describeError(err) }, 'tick not recorded'));
+  };
+
+  const buildAlert = (decision: Extract<Decision, { kind: 'alert' }>, observedAt: Date): AlertMessage | null => {
+    const alert = {
+      version: ALERT_VERSION,
+      id: newAlertId(),
+      botId: config.botId,
+      pair: config.pair,
+      direction: decision.direction,
+      price: decision.price,
+      referencePrice: decision.referencePrice,
+      changePercent: decision.changePercent,
+      thresholdPercent: config.thresholdPercent,
+      observedAt: observedAt.toISOString(),
+      config: snapshot,
+    };
+    // The contract is checked on the way out too: a bug here must not put a bad message on the wire.
+    const checked = AlertMessageSchema.safeParse(alert);
+    if (!checked.success) {
+      log.error({ alert, issues: checked.error.issues.slice(0, 3) }, 'built an alert that breaks the contract; not published');
+      return null;
+    }
+    return checked.data;
+  };
+
+  const backoffMs = (failures: number): { delay: number; step: number; capped: boolean } => {
+    const uncapped = config.intervalMs * 2 ** Math.min(failures, 30);
+    const capped = uncapped >= maxBackoffMs;
+    const base = Math.min(uncapped, maxBackoffMs);
+    // Jitter in [base/2, base]: workers that failed together do not retry together.
+    return { delay: Math.max(config.intervalMs, Math.round(base / 2 + (random() * base) / 2)), step: capped ? Math.ceil(Math.log2(maxBackoffMs / config.intervalMs)) + 1 : failures, capped };
+  };
+
+  const onFailure = (outcome: Exclude<TickerOutcome, { kind: 'price' }>): TickResult => {
+    consecutiveErrors++;
+    lastError = outcome.reason;
+    const wasInvalidPair = invalidPair;
+    invalidPair = outcome.kind === 'invalid-pair';
+    if (outcome.kind === 'invalid-pair') {
+      if (!wasInvalidPair) log.error({ reason: outcome.reason, retryInMs: invalidPairRetryMs }, 'the ticker does not know this pair: check PAIR; retrying slowly');
+      else log.debug({ reason: outcome.reason }, 'pair still unknown');
+      return { next: 'delay', delayMs: invalidPairRetryMs };
+    }
+    if (outcome.kind === 'rate-limited') {
+      void budget.pause(outcome.retryAfterMs);
+      log.warn({ reason: outcome.reason, retryAfterMs: outcome.retryAfterMs }, 'ticker rate limit hit: waiting Retry-After');
+      return { next: 'delay', delayMs: Math.max(outcome.retryAfterMs, config.intervalMs) };
+    }
+    const { delay, step, capped } = backoffMs(consecutiveErrors);
+    if (step > loggedStep || outcome.kind !== loggedReason) {
+      const fields = { kind: outcome.kind, reason: outcome.reason, consecutiveErrors, retryInMs: delay, status: state() };
+      if (consecutiveErrors >= unhealthyAfter) log.error(fields, capped ? 'ticker still failing; backoff at its maximum (further failures logged at debug)' : 'ticker failing; bot unhealthy');
+      else log.warn(fields, 'ticker request failed; backing off');
+      loggedStep = step;
+      loggedReason = outcome.kind;
+    } else {
+      log.debug({ kind: outcome.kind, reason: outcome.reason, consecutiveErrors, retryInMs: delay }, 'ticker request failed');
+    }
+    return { next: 'delay', delayMs: delay };
+  };
+
+  const onPrice = (outcome: Extract<TickerOutcome, { kind: 'price' }>): TickResult => {
+    if (consecutiveErrors > 0) log.info({ after: consecutiveErrors, lastError }, 'ticker recovered');
+    if (invalidPair) log.info('the ticker knows this pair again');
+    consecutiveErrors = 0;
+    invalidPair = false;
+    loggedStep = 0;
+    loggedReason = undefined;
+    const decision = decide(reference, outcome, settings);
+    if (decision.kind === 'invalid') {
+      // The client validated the quote; reaching this would be a bug, and it must still never alert.
+      lastError = decision.reason;
+      log.error({ reason: decision.reason }, 'detector rejected a quote the client accepted');
+      return { next: 'on-schedule' };
+    }
+    reference = decision.nextReference;
+    lastPrice = decision.price;
+    lastPriceAt = outcome.fetchedAt.toISOString();
+    recordTick(outcome, decision.price);
+    if (decision.kind === 'reference-set') log.info({ reference: decision.price }, 'reference price set');
+    if (decision.kind === 'alert') {
+      const alert = buildAlert(decision, outcome.fetchedAt);
+      if (alert) {
+        log.info({ alertId: alert.id, direction: alert.direction, price: alert.price, referencePrice: alert.referencePrice, changePercent: alert.changePercent }, 'price oscillation alert');
+        publisher.publish(alert);
+      }
+    }
+    return { next: 'on-schedule' };
+  };
+
+  const tick = async (signal: AbortSignal): Promise<TickResult> => {
+    const grant = await budget.acquire(signal);
+    if (grant.aborted) return { next: 'on-schedule' };
+    const requestAt = Date.now();
+    if (lastRequestAt !== undefined) effectiveIntervalMs = requestAt - lastRequestAt;
+    lastRequestAt = requestAt;
+    // Slowed by the shared budget (or a fleet pause) by more than a tenth of an interval.
+    rateLimited = grant.mode === 'shared' && grant.waitedMs > config.intervalMs / 10;
+    const outcome = await ticker.fetchQuote();
+    lastFetchAt = outcome.fetchedAt.toISOString();
+    const result = outcome.kind === 'price' ? onPrice(outcome) : onFailure(outcome);
+    nextDelayMs = result.next === 'delay' ? result.delayMs : config.intervalMs;
+    void heartbeat();
+    return result;
+  };
+
+  const poller = createPoller({ intervalMs: config.intervalMs, tick, logger: log });
+  const addPair = () => {
+    redis.sadd(keys.pairsSet, config.pair).catch((err: unknown) => log.debug({ err: describeError(err) }, 'pair not registered yet'));
+  };
+  let stopping: Promise<void> | undefined;
+
+  return {
+    async start() {
+      // Registered now if Redis is up, and on every (re)connect otherwise.
+      redis.on('ready', addPair);
+      if (redis.status === 'ready') addPair();
+      else await waitForReady(redis, deps.startupRedisWaitMs ?? 2000);
+      poller.start();
+      log.info({ intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, tickerBaseUrl: config.tickerBaseUrl, rateLimitPerMin: config.tickerRateLimitPerMin }, 'worker started');
+    },
+    stop() {
+      stopping ??= (async () => {
+        await poller.stop();
+        redis.off('ready', addPair);
+        ticker.close();
+        const left = await publisher.flush(deps.flushTimeoutMs ?? 5000);
+        if (left > 0) log.error({ unpublished: left }, 'redis unreachable at shutdown: queued alerts were not published');
+        publisher.close();
+        stopped = true;
+        // Bounded: a hung Redis must not hold the shutdown.
+        await Promise.race([heartbeat(true), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        log.info(publisher.stats(), 'worker stopped');
+      })();
+      return stopping;
+    },
+    status,
+  };
+}
