@@ -11,6 +11,8 @@ import { parseTicksQuery, readTicks } from './ticks';
 
 /** Where the page, its scripts and styles live (plain files: nothing is built for the viewer). */
 export const DASHBOARD_PUBLIC_DIR = path.join(__dirname, 'public');
+/** Scripts and styles, served under `/dashboard/`. */
+export const DASHBOARD_ASSETS_DIR = path.join(DASHBOARD_PUBLIC_DIR, 'assets');
 /** uPlot's browser build, served from the installed package (never a CDN). */
 export const UPLOT_DIST_DIR = path.join(path.dirname(require.resolve('uplot/package.json')), 'dist');
 
@@ -33,12 +35,6 @@ export interface DashboardDeps {
 }
 
 /**
- * Route config flag set on every static dashboard route: the files hold no data, so the API's auth hook lets them
- * through (the page then asks for the token and sends it with every data request).
- */
-export const PUBLIC_ROUTE_CONFIG = { public: true } as const;
-
-/**
  * The live dashboard: the page and its assets at `/`, the server-sent event stream of stored alerts at `/events`, and
  * recent ticks of a pair at `/ticks`. Register it inside the API server: `await app.register(dashboardPlugin, deps)`.
  */
@@ -49,20 +45,19 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
   const feed = createLiveFeed({ redis: deps.redis, keys: deps.keys, logger: deps.logger });
   const clients = new Set<ServerResponse>();
 
-  await app.register(async (files) => {
-    files.addHook('onRoute', (route) => {
-      route.config = { ...(route.config as object | undefined), ...PUBLIC_ROUTE_CONFIG } as typeof route.config;
-    });
-    // wildcard: false registers one route per file found at start, so the dashboard never shadows an API path.
-    await files.register(fastifyStatic, { root: DASHBOARD_PUBLIC_DIR, prefix: '/', wildcard: false, index: 'index.html' });
-    await files.register(fastifyStatic, {
-      root: UPLOT_DIST_DIR,
-      prefix: '/assets/vendor/uplot/',
-      wildcard: false,
-      decorateReply: false,
-      globIgnore: ['**/*.ts', '**/*.cjs.js', '**/*.esm.js', '**/uPlot.iife.js'],
-    });
+  // The page at `/` and its assets under `/dashboard/`: the API's auth hook lets exactly these through without a token
+  // (they hold no data; the page asks for the token and sends it with every data request). wildcard: false registers one
+  // route per file found at start, so the dashboard never shadows an API path.
+  await app.register(fastifyStatic, { root: DASHBOARD_ASSETS_DIR, prefix: '/dashboard/', wildcard: false, index: false });
+  await app.register(fastifyStatic, {
+    root: UPLOT_DIST_DIR,
+    prefix: '/dashboard/vendor/uplot/',
+    wildcard: false,
+    index: false,
+    decorateReply: false,
+    globIgnore: ['**/*.ts', '**/*.cjs.js', '**/*.esm.js', '**/uPlot.iife.js'],
   });
+  app.get('/', { schema: { hide: true } }, (_req, reply) => reply.sendFile('index.html', DASHBOARD_PUBLIC_DIR));
 
   // One timer for every client rather than one each; it runs only while someone is connected.
   let heartbeat: NodeJS.Timeout | undefined;
@@ -77,7 +72,7 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
     heartbeat.unref();
   };
 
-  app.get('/events', (req, reply) => {
+  app.get('/events', { schema: { hide: true } }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -112,7 +107,7 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
       });
   });
 
-  app.get('/ticks', async (req, reply) => {
+  app.get('/ticks', { schema: { hide: true } }, async (req, reply) => {
     const parsed = parseTicksQuery(req.query);
     if (!parsed.ok) {
       // The same body as the API's other 400 answers.

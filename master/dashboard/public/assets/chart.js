@@ -22,9 +22,14 @@ export function referenceAt(times, alertsAsc, currentReference) {
   });
 }
 
+/** 24-hour clock labels for time axes (uPlot's default is am/pm). */
+function timeAxisValues(_u, splits) {
+  return splits.map((v) => (v == null ? '' : new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })));
+}
+
 function sizeOf(container) {
   const width = Math.max(280, Math.floor(container.clientWidth || 600));
-  const height = window.matchMedia('(max-width: 600px)').matches ? 240 : 320;
+  const height = window.matchMedia('(max-width: 600px)').matches ? 240 : window.matchMedia('(min-width: 1000px)').matches ? 440 : 320;
   return { width, height };
 }
 
@@ -40,7 +45,8 @@ export function createPriceChart(deps) {
       const x = u.valToPos(m.t, 'x', true);
       const y = u.valToPos(m.price, 'y', true);
       if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-      const s = 7 * devicePixelRatio;
+      // Smaller on a narrow plot, so a busy hour on a phone does not hide the line under its own markers.
+      const s = Math.min(7, Math.max(3.5, u.bbox.width / devicePixelRatio / 110)) * devicePixelRatio;
       ctx.beginPath();
       if (m.direction === 'up') {
         ctx.moveTo(x, y - s);
@@ -68,7 +74,7 @@ export function createPriceChart(deps) {
       legend: { show: true, live: true },
       scales: { x: { time: true } },
       axes: [
-        { stroke: '#55606e', grid: { stroke: '#e5e7eb' } },
+        { stroke: '#55606e', grid: { stroke: '#e5e7eb' }, values: timeAxisValues },
         { stroke: '#55606e', grid: { stroke: '#e5e7eb' }, size: 80, values: (_u, vals) => vals.map((v) => formatPrice(String(v))) },
       ],
       series: [
@@ -139,7 +145,7 @@ export function createRateChart(deps) {
           cursor: { show: true, drag: { x: false, y: false } },
           scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
           axes: [
-            { stroke: '#55606e', grid: { show: false }, size: 30 },
+            { stroke: '#55606e', grid: { show: false }, size: 30, values: timeAxisValues },
             { stroke: '#55606e', grid: { stroke: '#e5e7eb' }, size: 36 },
           ],
           series: [{}, { label: 'Alerts', fill: 'rgba(29, 78, 216, 0.75)', stroke: PRICE_COLOUR, paths: bars, points: { show: false } }],

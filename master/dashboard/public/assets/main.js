@@ -61,10 +61,11 @@ async function start() {
     const current = pairSelect.value;
     const options = [...knownPairs].sort().map((p) => el('option', { value: p }, p));
     pairSelect.replaceChildren(el('option', { value: '' }, 'Choose a pair'), ...options);
-    // Show something at once: the first pair, unless the viewer already chose one.
-    pairSelect.value = current || [...knownPairs].sort()[0];
-    if (!current) void drawChart();
-    history.setPairs([...knownPairs]);
+    // Show something at once: the pair named in the address (#pair=BTC-USD), else the first one, unless one is chosen.
+    const wanted = new URLSearchParams(location.hash.slice(1)).get('pair');
+    pairSelect.value = current || (wanted && knownPairs.has(wanted) ? wanted : [...knownPairs].sort()[0]);
+    if (!current) void drawChart().catch((err) => console.warn('chart failed', err));
+    historyPanel.setPairs([...knownPairs]);
   }
 
   async function drawChart() {
@@ -103,7 +104,7 @@ async function start() {
     },
   });
   const stats = createStatsPanel({ api, tbody: $('stats-table').tBodies[0], rateContainer: $('rate-chart'), onPairs: offerPairs });
-  const history = createHistory({
+  const historyPanel = createHistory({
     api,
     form: $('history-filters'),
     tbody: $('history-table').tBodies[0],
@@ -124,7 +125,11 @@ async function start() {
     },
   });
 
-  pairSelect.addEventListener('change', () => void drawChart().catch((err) => console.warn('chart failed', err)));
+  pairSelect.addEventListener('change', () => {
+    // Keep the choice in the address so a reload or a shared link shows the same pair.
+    window.history.replaceState(null, '', pairSelect.value ? `#pair=${encodeURIComponent(pairSelect.value)}` : location.pathname);
+    void drawChart().catch((err) => console.warn('chart failed', err));
+  });
   windowSelect.addEventListener('change', () => void drawChart().catch((err) => console.warn('chart failed', err)));
 
   // The first request asks for a token if the API wants one, before the live stream is opened with it.
@@ -134,7 +139,7 @@ async function start() {
   every(STATS_REFRESH_MS, () => stats.refresh());
   every(CHART_REFRESH_MS, () => drawChart());
   setInterval(() => fleet.tick(), 1000);
-  await history.load();
+  await historyPanel.load();
 }
 
 void start();
