@@ -1,0 +1,167 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { assertSchemaCurrent, createDb, SchemaBehindError, type Knex } from '../shared/db';
+import { describeError } from '../shared/errors';
+import { createLifecycle, type Lifecycle } from '../shared/lifecycle';
+import type { Logger } from '../shared/logger';
+import type { MasterConfig } from '../shared/master-config';
+import { closeRedis, createRedis, type Redis } from '../shared/redis';
+import { createRedisKeys, type RedisKeys } from '../shared/redis-keys';
+import { createAlertRepository } from './alert-repository';
+import { createAlertStore } from './alert-store';
+import { createApiServer } from './api/server';
+import { backoffDelay, createSleeper } from './backoff';
+import { createDeadLetters } from './dead-letter';
+import { createEmailNotifier } from './email-notifier';
+import { createMetrics, type MasterMetrics } from './metrics';
+import { createNotificationDelivery } from './notification-delivery';
+import type { Notifier } from './notifier';
+import { createOutbox, outboxTargets } from './outbox';
+import { createPubSubConsumer } from './pubsub-consumer';
+import { createStreamConsumer } from './stream-consumer';
+import { createWebhookNotifier } from './webhook-notifier';
+
+/** Knobs tests turn to make time pass faster; production uses the defaults. */
+export interface MasterTuning {
+  /** @defaultValue 2000 */
+  readonly streamBlockMs?: number;
+  /** @defaultValue 3000 */
+  readonly pairsRefreshMs?: number;
+  /** @defaultValue 1000 */
+  readonly notifyPollMs?: number;
+  /** @defaultValue 2000 */
+  readonly notifyRetryBaseMs?: number;
+}
+
+export interface MasterDeps {
+  readonly config: MasterConfig;
+  readonly logger: Logger;
+  /** Closers are registered here; closing it stops the master. Created when absent. */
+  readonly lifecycle?: Lifecycle;
+  readonly tuning?: MasterTuning;
+}
+
+export interface Master {
+  readonly db: Knex;
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly metrics: MasterMetrics;
+  readonly api: FastifyInstance;
+  /** The API's base URL, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  /** Stops consuming, commits the open batch, finishes deliveries in flight, closes everything (reverse order). */
+  close(): Promise<void>;
+}
+
+/** Postgres error codes that no amount of waiting fixes at startup. */
+const FATAL_AT_START = new Set(['3D000' /* database does not exist */, '28P01' /* bad password */, '28000']);
+
+/** Waits for Postgres (logging once) and checks the schema; a missing database or pending migrations stop the start. */
+async function waitForSchema(db: Knex, logger: Logger, lifecycle: Lifecycle): Promise<void> {
+  const sleeper = createSleeper();
+  lifecycle.add('schema check', () => sleeper.wakeAll());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await assertSchemaCurrent(db);
+      if (attempt > 1) logger.info('postgres available');
+      return;
+    } catch (err) {
+      if (err instanceof SchemaBehindError) throw err;
+      const code = (err as { code?: string }).code ?? '';
+      if (code === '3D000') throw new SchemaBehindError(`the database does not exist (${describeError(err)}). Run \`npm run db:migrate\` first.`);
+      if (FATAL_AT_START.has(code)) throw err;
+      if (lifecycle.closing) throw err;
+      if (attempt === 1) logger.warn({ err: describeError(err) }, 'postgres unavailable at start; waiting for it');
+      await sleeper.sleep(backoffDelay(attempt, 250, 5000));
+    }
+  }
+}
+
+/**
+ * Builds and starts the master: ingest (stream or pub/sub) into Postgres, the notification outbox loop and the HTTP API.
+ * Every resource registers its closer as it is created, so shutdown releases them newest first: the HTTP server, then
+ * ingest (stop consuming, commit the batch in hand, ack), then the delivery loop (finish the send in flight), then the
+ * notifier pools, knex and Redis.
+ */
+export async function createMaster(deps: MasterDeps): Promise<Master> {
+  const { config, tuning = {} } = deps;
+  const logger = deps.logger;
+  const lifecycle = deps.lifecycle ?? createLifecycle(logger);
+  try {
+    const keys = createRedisKeys(config.redisKeyPrefix);
+    const metrics = createMetrics();
+
+    const redis = createRedis(config.redisUrl, logger, { name: `master-${config.consumerName}` });
+    lifecycle.add('redis', () => closeRedis(redis));
+
+    const db = createDb(config.databaseUrl, { poolMax: 10, applicationName: 'tickwatch-master' });
+    lifecycle.add('postgres', () => db.destroy());
+
+    await waitForSchema(db, logger, lifecycle);
+
+    const repository = createAlertRepository(db);
+    const outbox = createOutbox(db, outboxTargets(config));
+
+    const notifiers: Notifier[] = [];
+    if (config.email) notifiers.push(createEmailNotifier({ smtpUrl: config.email.smtpUrl, from: config.email.from }));
+    if (config.webhook) notifiers.push(createWebhookNotifier(config.webhook));
+    for (const n of notifiers) lifecycle.add(`${n.channel} transport`, () => n.close());
+
+    const delivery = createNotificationDelivery({
+      db,
+      outbox,
+      repository,
+      notifiers,
+      logger,
+      metrics,
+      maxAttempts: config.notifyMaxAttempts,
+      emailMaxPerHour: config.email?.maxPerHour ?? Infinity,
+      pollMs: tuning.notifyPollMs,
+      retryBaseMs: tuning.notifyRetryBaseMs,
+    });
+    delivery.start();
+    lifecycle.add('notification delivery', () => delivery.stop());
+
+    const store = createAlertStore({ db, repository, outbox, redis, keys, logger, metrics, onNotificationsQueued: () => delivery.wake() });
+    const deadLetters = createDeadLetters({ redis, keys, logger, metrics });
+    if (config.delivery === 'stream') {
+      const consumer = createStreamConsumer({
+        redis,
+        keys,
+        store,
+        deadLetters,
+        logger,
+        metrics,
+        pairs: config.pairs,
+        consumerName: config.consumerName,
+        batchMax: config.ingestBatchMax,
+        claimIdleMs: config.streamClaimIdleMs,
+        maxAttempts: config.streamMaxAttempts,
+        blockMs: tuning.streamBlockMs,
+        pairsRefreshMs: tuning.pairsRefreshMs,
+      });
+      consumer.start();
+      lifecycle.add('stream ingest', () => consumer.stop());
+    } else {
+      const consumer = createPubSubConsumer({ redis, keys, store, deadLetters, logger, pairs: config.pairs, batchMax: config.ingestBatchMax });
+      lifecycle.add('pubsub ingest', () => consumer.stop());
+      await consumer.start();
+    }
+
+    const api = await createApiServer({ db, redis, keys, metrics, logger, apiToken: config.api.token });
+    lifecycle.add('http server', () => api.close());
+    await api.listen({ host: config.api.host, port: config.api.port });
+    const address = api.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+
+    logger.info(
+      { api: url, delivery: config.delivery, pairs: config.pairs, consumer: config.consumerName, notify: config.notify, batchMax: config.ingestBatchMax },
+      `master started; API on ${url}`,
+    );
+    return { db, redis, keys, metrics, api, url, close: () => lifecycle.close() };
+  } catch (err) {
+    await lifecycle.close();
+    throw err;
+  }
+}
