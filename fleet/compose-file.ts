@@ -146,6 +146,20 @@ const projectSchema = z.object({
   services: z.record(z.string().regex(/^[a-zA-Z0-9._-]+$/, 'a service name (letters, digits, ".", "_", "-")'), serviceSchema.nullable().transform((s) => s ?? serviceSchema.parse({}))),
 });
 
+/**
+ * A union's own message is just "Invalid input"; the useful one is inside, from the branch that matched the value's type
+ * and then failed a refinement (a custom issue), or else the first branch's.
+ */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'invalid_union') return issue.message;
+  const branches = issue.errors;
+  const custom = branches.flat().find((i) => i.code === 'custom' || i.code === 'invalid_union');
+  const chosen = custom ?? branches[0]?.[0];
+  if (!chosen) return issue.message;
+  const where = chosen.path.length > 0 ? `${chosen.path.join('.')}: ` : '';
+  return `${where}${describeIssue(chosen)}`;
+}
+
 /** Parses YAML text the way compose does: merge keys (`<<: *anchor`) resolved, duplicate keys refused. */
 export function parseComposeYaml(text: string, file = 'docker-compose.yml'): unknown {
   const doc = YAML.parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
@@ -171,7 +185,7 @@ export function normaliseCompose(
   }
   const parsed = projectSchema.safeParse(interpolated);
   if (!parsed.success) {
-    const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+    const problems = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top level)'}: ${describeIssue(i)}`);
     throw new ComposeFileError(`${file} is not a compose file the runner understands: ${problems.join('; ')}`);
   }
   const services: Record<string, ComposeService> = {};
