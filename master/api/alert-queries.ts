@@ -158,13 +158,31 @@ function cursorKey(item: AlertItem, ordering: Ordering): string {
 }
 
 export function createAlertQueries(db: Knex): AlertQueries {
-  /** WHERE clause for one pair (or none) with every filter and the keyset position; returns [sql, bindings]. */
-  function whereFor(filter: AlertFilter, pair: string | undefined, ordering: Ordering, cursor: PageCursor | undefined): [string, unknown[]] {
+  /**
+   * The index range scans a page is merged from: one per pair and, for change orderings filtered by direction or
+   * min_change, one per sign of change_percent. A sign range ("change_percent >= 0.5", "change_percent <= -0.5") is a
+   * contiguous stretch of the change index, so deep pages never walk the small moves they filter out. The contract
+   * makes direction agree with the sign (and |change| >= threshold > 0), so direction=up is exactly change_percent > 0.
+   */
+  function branches(filter: AlertFilter, ordering: Ordering): { pair?: string; sign?: [string, string] }[] {
+    const pairs: (string | undefined)[] = filter.pairs.length ? [...filter.pairs] : [undefined];
+    let signs: ([string, string] | undefined)[] = [undefined];
+    if (orderingParts(ordering).column === 'change_percent' && (filter.direction || filter.minChange !== undefined)) {
+      const m = filter.minChange ?? '0';
+      const up: [string, string] = filter.minChange !== undefined ? ['change_percent >= ?::numeric', m] : ['change_percent > ?::numeric', '0'];
+      const down: [string, string] = filter.minChange !== undefined ? ['change_percent <= -?::numeric', m] : ['change_percent < ?::numeric', '0'];
+      signs = filter.direction === 'up' ? [up] : filter.direction === 'down' ? [down] : [up, down];
+    }
+    return pairs.flatMap((pair) => signs.map((sign) => ({ pair, sign })));
+  }
+
+  /** WHERE clause of one branch with every filter and the keyset position; returns [sql, bindings]. */
+  function whereFor(filter: AlertFilter, branch: { pair?: string; sign?: [string, string] }, ordering: Ordering, cursor: PageCursor | undefined): [string, unknown[]] {
     const clauses: string[] = [];
     const bindings: unknown[] = [];
-    if (pair !== undefined) {
+    if (branch.pair !== undefined) {
       clauses.push('pair = ?');
-      bindings.push(pair);
+      bindings.push(branch.pair);
     }
     if (filter.direction) {
       clauses.push('direction = ?');
@@ -178,8 +196,11 @@ export function createAlertQueries(db: Knex): AlertQueries {
       clauses.push('observed_at < ?::timestamptz');
       bindings.push(filter.until.iso);
     }
-    if (filter.minChange !== undefined) {
-      // Written as abs(...) to match the expression index alerts_abs_change_percent_idx.
+    if (branch.sign) {
+      clauses.push(branch.sign[0]);
+      bindings.push(branch.sign[1]);
+    } else if (filter.minChange !== undefined) {
+      // Written as abs(...) to match the expression index alerts_abs_change_percent_idx (and its statistics).
       clauses.push('abs(change_percent) >= ?::numeric');
       bindings.push(filter.minChange);
     }
@@ -195,21 +216,22 @@ export function createAlertQueries(db: Knex): AlertQueries {
   async function page(filter: AlertFilter, ordering: Ordering, limit: number, cursor?: PageCursor): Promise<AlertItem[]> {
     const { column, desc } = orderingParts(ordering);
     const dir = desc ? 'DESC' : 'ASC';
-    const orderBy = `ORDER BY ${column} ${dir}, id ${dir}`;
-    const pairs: (string | undefined)[] = filter.pairs.length ? [...filter.pairs] : [undefined];
+    // Qualified: a bare name would sort by the SELECT list's text rendering of the column (and miss the index).
+    const orderBy = `ORDER BY alerts.${column} ${dir}, alerts.id ${dir}`;
+    const parts = branches(filter, ordering);
     let sql: string;
     const bindings: unknown[] = [];
-    if (pairs.length === 1) {
-      const [where, b] = whereFor(filter, pairs[0], ordering, cursor);
+    if (parts.length === 1) {
+      const [where, b] = whereFor(filter, parts[0] ?? {}, ordering, cursor);
       sql = `SELECT ${SELECT_ALERT} FROM alerts ${where} ${orderBy} LIMIT ?`;
       bindings.push(...b, limit);
     } else {
-      const parts = pairs.map((pair) => {
-        const [where, b] = whereFor(filter, pair, ordering, cursor);
+      const subqueries = parts.map((branch) => {
+        const [where, b] = whereFor(filter, branch, ordering, cursor);
         bindings.push(...b, limit);
         return `(SELECT * FROM alerts ${where} ${orderBy} LIMIT ?)`;
       });
-      sql = `SELECT ${SELECT_ALERT} FROM (${parts.join(' UNION ALL ')}) AS alerts ${orderBy} LIMIT ?`;
+      sql = `SELECT ${SELECT_ALERT} FROM (${subqueries.join(' UNION ALL ')}) AS alerts ${orderBy} LIMIT ?`;
       bindings.push(limit);
     }
     const result = await db.raw<{ rows: AlertRow[] }>(sql, bindings as Knex.RawBinding[]);
