@@ -59,6 +59,8 @@ export interface TickerSimulator {
   readonly port: number;
   /** Every request, in arrival order (bounded). */
   readonly requestLog: readonly RequestLogEntry[];
+  /** Requests received and not answered yet (latency, hang): lets a test act while a request is in flight. */
+  readonly pending: number;
   /** Sets a pair's price (adding the pair if new); `bid` defaults to `ask`. Clears any script for that pair. */
   setPrice(pair: string, ask: string, bid?: string): void;
   /** Replaces a pair's script (steps consumed one per request). */
@@ -271,6 +273,7 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     }
   };
 
+  let pending = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const now = Date.now();
     const ip = (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
@@ -332,6 +335,8 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
   };
 
   const server = http.createServer((req, res) => {
+    pending++;
+    res.once('close', () => pending--);
     handle(req, res).catch((err: unknown) => {
       logger?.error({ err: String(err) }, 'simulator request failed');
       if (!res.headersSent) sendError(res, 500);
@@ -358,6 +363,9 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     url: `http://${displayHost}:${port}/v0/ticker`,
     port,
     requestLog,
+    get pending() {
+      return pending;
+    },
     setPrice(pair, ask, bid = ask) {
       if (parsePositiveDecimal(ask) === null || parsePositiveDecimal(bid) === null) throw new Error(`setPrice(${pair}): ask and bid must be positive plain decimals`);
       if (!pairs.has(pair)) addPair(pair, ask);
