@@ -94,7 +94,7 @@ export async function startSmtpServer(options: { port?: number; responder?: Smtp
       responder = r;
     },
     waitForMails(count, timeoutMs = 10_000) {
-      return waitFor(`${count} mail(s) (got ${mails.length})`, () => (mails.length >= count ? mails.slice() : null), { timeoutMs });
+      return waitFor(`${count} mail(s)`, () => (mails.length >= count ? mails.slice() : null), { timeoutMs });
     },
     async stop() {
       const s = server;

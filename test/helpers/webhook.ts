@@ -15,7 +15,7 @@ export interface ReceivedRequest {
   readonly status: number;
 }
 
-/** Chooses the answer to the n-th request (0-based): a status code, optionally after a delay (to provoke timeouts). */
+/** Chooses the answer to the n-th request since `respond()` was called (0-based): a status code, optionally after a delay (to provoke timeouts). */
 export type WebhookResponder = (request: { index: number; body: string }) => number | { status: number; delayMs?: number };
 
 export interface TestWebhookReceiver {
@@ -60,9 +60,10 @@ export async function startWebhookReceiver(options: { responder?: WebhookRespond
     requests,
     respond(r) {
       responder = r;
+      index = 0;
     },
     waitForRequests(count, timeoutMs = 10_000) {
-      return waitFor(`${count} webhook request(s) (got ${requests.length})`, () => (requests.length >= count ? requests.slice() : null), { timeoutMs });
+      return waitFor(`${count} webhook request(s)`, () => (requests.length >= count ? requests.slice() : null), { timeoutMs });
     },
     async stop() {
       server.closeAllConnections();
