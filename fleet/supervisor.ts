@@ -131,7 +131,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           onExit(code, signal, Date.now() - startedAt);
         });
       });
-      log.info({ pid: proc.pid, entry: service.entry }, service.oneShot ? 'running' : 'started');
+      log.info({ childPid: proc.pid, entry: service.entry }, service.oneShot ? 'running' : 'started');
     };
 
     const onExit = (code: number | null, signal: string | null, ranForMs: number) => {
