@@ -89,10 +89,16 @@ export function createFleetTable(deps) {
     deps.empty.hidden = rows.length > 0;
   }
 
+  /** Loads the bots (rendered at once), then their pairs' recent ticks for the sparklines. */
   async function refresh() {
     const body = await deps.api.getJson('/fleet');
     bots = fleetItems(body).map(normalizeBot);
     deps.onBots(bots);
+    render();
+    void refreshSparklines();
+  }
+
+  async function refreshSparklines() {
     const since = String(Date.now() - SPARK_WINDOW_MS);
     const pairs = [...new Set(bots.map((b) => b.pair))];
     await Promise.all(

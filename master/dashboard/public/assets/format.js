@@ -86,8 +86,8 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** Runs `task` now and then `delayMs` after each run finishes (never overlapping); returns stop(). */
-export function every(delayMs, task) {
+/** Runs `task` now (or after `delayMs` when `immediate` is false) and `delayMs` after each run finishes (never overlapping); returns stop(). */
+export function every(delayMs, task, { immediate = true } = {}) {
   let timer = null;
   let stopped = false;
   const run = async () => {
@@ -98,7 +98,8 @@ export function every(delayMs, task) {
     }
     if (!stopped) timer = setTimeout(run, delayMs);
   };
-  void run();
+  if (immediate) void run();
+  else timer = setTimeout(run, delayMs);
   return () => {
     stopped = true;
     clearTimeout(timer);

@@ -135,7 +135,7 @@ async function start() {
   // The first request asks for a token if the API wants one, before the live stream is opened with it.
   await fleet.refresh().catch((err) => console.warn('fleet failed', err));
   feed.start();
-  every(FLEET_REFRESH_MS, () => fleet.refresh());
+  every(FLEET_REFRESH_MS, () => fleet.refresh(), { immediate: false });
   every(STATS_REFRESH_MS, () => stats.refresh());
   every(CHART_REFRESH_MS, () => drawChart());
   setInterval(() => fleet.tick(), 1000);
