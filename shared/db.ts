@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import { Client } from 'pg';
@@ -8,10 +9,31 @@ export type { Knex };
 const MIGRATIONS_DIR = path.join(__dirname, '..', 'migrations');
 const RUNNING_TS = __filename.endsWith('.ts');
 
+interface MigrationFile {
+  readonly file: string;
+}
+
+/**
+ * Migrations from `migrations/`: the `.ts` sources under tsx and jest, the compiled `.js` in the image. Each is recorded
+ * under its source name (`<name>.ts`) either way, so a database migrated with `npm run db:migrate` is current for the
+ * compiled image and the other way round (knex would otherwise see different names and call the directory corrupt).
+ */
+const migrationSource: Knex.MigrationSource<MigrationFile> = {
+  async getMigrations() {
+    const extension = RUNNING_TS ? '.ts' : '.js';
+    const files = await readdir(MIGRATIONS_DIR);
+    return files
+      .filter((f) => f.endsWith(extension) && !f.endsWith('.d.ts'))
+      .sort()
+      .map((file) => ({ file }));
+  },
+  getMigrationName: (migration) => migration.file.replace(/\.js$/, '.ts'),
+  getMigration: async (migration) => (await import(path.join(MIGRATIONS_DIR, migration.file))) as Knex.Migration,
+};
+
 /** Knex migration settings shared by `npm run db:migrate`, the master's schema check and the tests. */
 export const migrationConfig: Knex.MigratorConfig = {
-  directory: MIGRATIONS_DIR,
-  loadExtensions: [RUNNING_TS ? '.ts' : '.js'],
+  migrationSource,
   tableName: 'knex_migrations',
 };
 
