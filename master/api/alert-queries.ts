@@ -99,10 +99,10 @@ export interface AlertQueries {
   /** One keyset page. `cursor` must come from a page with the same ordering. */
   listAlerts(filter: AlertFilter, options: { ordering: Ordering; limit: number; cursor?: PageCursor }): Promise<AlertPage>;
   /**
-   * Every matching alert, in order, fetched in keyset batches of `batchSize` rows: memory stays bounded by one batch and
+   * Every matching alert, in order, yielded in keyset batches of `batchSize` rows: memory stays bounded by one batch and
    * no connection or transaction is held between batches, so a slow reader costs the database nothing.
    */
-  streamAlerts(filter: AlertFilter, options: { ordering: Ordering; cursor?: PageCursor; batchSize?: number }): AsyncGenerator<AlertItem>;
+  streamAlerts(filter: AlertFilter, options: { ordering: Ordering; cursor?: PageCursor; batchSize?: number }): AsyncGenerator<AlertItem[]>;
   /** One alert, or null. `id` must already be a valid UUID. */
   getAlert(id: string): Promise<AlertItem | null>;
   /** Notification deliveries of one alert, oldest first. */
@@ -251,7 +251,7 @@ export function createAlertQueries(db: Knex): AlertQueries {
       let position = cursor;
       for (;;) {
         const rows = await page(filter, ordering, batchSize, position);
-        for (const row of rows) yield row;
+        if (rows.length) yield rows;
         const last = rows[rows.length - 1];
         if (rows.length < batchSize || !last) return;
         position = { ordering, key: cursorKey(last, ordering), id: last.id };
