@@ -14,30 +14,35 @@ export function createAlertFeed(deps) {
   let source = null;
   let retryTimer = null;
 
-  function render(freshId) {
-    const sorted = [...alerts.values()].sort((a, b) => b.observedAt.localeCompare(a.observedAt) || b.id.localeCompare(a.id));
-    for (const old of sorted.slice(MAX_ITEMS)) alerts.delete(old.id);
-    const items = sorted.slice(0, MAX_ITEMS).map((a) => {
-      const arrow = a.direction === 'up' ? '▲' : '▼';
-      return el(
-        'li',
-        { class: `${a.direction}${a.id === freshId ? ' fresh' : ''}`, 'data-alert-id': a.id, 'data-pair': a.pair },
-        el('span', { class: 'pair' }, `${arrow} ${a.pair}`),
-        el('span', { class: 'change', 'aria-label': `${a.direction} ${formatPercent(a.changePercent)}` }, formatPercent(a.changePercent)),
-        el('time', { datetime: a.observedAt }, formatTime(a.observedAt)),
-        el('span', { class: 'prices' }, `price ${formatPrice(a.price)} · reference ${formatPrice(a.referencePrice)} · ${a.botId}`),
-      );
-    });
-    deps.list.replaceChildren(...items);
-    deps.empty.hidden = items.length > 0;
+  // Newest first. Only new alerts are inserted (existing items stay), so screen readers announce just the additions.
+  const newerFirst = (a, b) => b.observedAt.localeCompare(a.observedAt) || b.id.localeCompare(a.id);
+
+  function itemFor(a, fresh) {
+    const arrow = a.direction === 'up' ? '▲' : '▼';
+    return el(
+      'li',
+      { class: `${a.direction}${fresh ? ' fresh' : ''}`, 'data-alert-id': a.id, 'data-pair': a.pair },
+      el('span', { class: 'pair' }, `${arrow} ${a.pair}`),
+      el('span', { class: 'change', 'aria-label': `${a.direction} ${formatPercent(a.changePercent)}` }, formatPercent(a.changePercent)),
+      el('time', { datetime: a.observedAt }, formatTime(a.observedAt)),
+      el('span', { class: 'prices' }, `price ${formatPrice(a.price)} · reference ${formatPrice(a.referencePrice)} · ${a.botId}`),
+    );
   }
 
   function add(raw, live) {
     const alert = normalizeAlert(raw);
     if (!alert.id || alerts.has(alert.id)) return;
-    alerts.set(alert.id, alert);
+    const node = itemFor(alert, live);
+    alerts.set(alert.id, { alert, node });
+    const before = [...alerts.values()].filter((x) => x.node !== node && newerFirst(alert, x.alert) < 0).sort((x, y) => newerFirst(x.alert, y.alert))[0];
+    deps.list.insertBefore(node, before ? before.node : null);
+    if (alerts.size > MAX_ITEMS) {
+      const oldest = [...alerts.values()].sort((x, y) => newerFirst(x.alert, y.alert)).at(-1);
+      oldest.node.remove();
+      alerts.delete(oldest.alert.id);
+    }
+    deps.empty.hidden = true;
     if (live) deps.onAlert(alert);
-    render(live ? alert.id : undefined);
   }
 
   async function backfill() {
@@ -84,10 +89,6 @@ export function createAlertFeed(deps) {
   return {
     start() {
       connect();
-    },
-    /** Recent alerts already received (newest first), for the chart's markers. */
-    recent(pair) {
-      return [...alerts.values()].filter((a) => a.pair === pair);
     },
   };
 }
