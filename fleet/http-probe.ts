@@ -16,8 +16,10 @@ export async function probeHttp(url: string, timeoutMs: number): Promise<ProbeRe
     await res.body?.cancel();
     return { healthy: res.ok, detail: `${url} answered ${res.status}` };
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    return { healthy: false, detail: `${url} unreachable: ${cause ?? (err as Error).message}` };
+    // fetch reports "fetch failed"; the reason (ECONNREFUSED, a timeout, ...) is in its cause.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+    return { healthy: false, detail: `${url} unreachable: ${reason}` };
   }
 }
 
