@@ -98,7 +98,7 @@ export function loadPrettyFormatter(): ((line: string) => string | undefined) | 
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { prettyFactory } = require('pino-pretty') as { prettyFactory: (o: object) => (line: string) => string };
-    const pretty = prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+    const pretty = prettyFactory({ colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
     return (line) => {
       try {
         JSON.parse(line);
