@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { parseAlertMessage, serializeAlert } from '../../shared/alert';
 import { writeBotStatus, type BotStatus } from '../../shared/fleet-status';
@@ -36,6 +36,9 @@ describe('the dashboard in a browser', () => {
   let workerRedis: Redis;
   let workers: Worker[] = [];
   let browser: Browser;
+  // One context for the file (a context costs seconds on a busy machine); each test opens its own tab, and the token
+  // lives in sessionStorage, which is per tab.
+  let context: BrowserContext;
   const logger = createLogger({ name: 'dashboard-browser-test', level: 'silent' });
 
   function startWorker(pair: string): Worker {
@@ -55,8 +58,8 @@ describe('the dashboard in a browser', () => {
     return worker;
   }
 
-  async function open(url: string, viewport = { width: 1280, height: 900 }): Promise<{ page: Page; errors: string[] }> {
-    const page = await browser.newPage({ viewport });
+  async function open(url: string): Promise<{ page: Page; errors: string[] }> {
+    const page = await context.newPage();
     const errors = collectPageErrors(page);
     await page.goto(url);
     return { page, errors };
@@ -65,6 +68,7 @@ describe('the dashboard in a browser', () => {
   beforeAll(async () => {
     // Chromium first: without it every test here fails with the install hint, before any service starts.
     browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
     sim = await createTickerSimulator({ pairs: { 'BTC-USD': '50000', 'ETH-USD': '3000' }, volatilityPercent: '0.01', stepMs: 200, rateLimit: 0, seed: 5 });
     master = await createMaster({

@@ -5,8 +5,16 @@ import type { RedisKeys } from '../../shared/redis-keys';
 import { describeError } from '../../shared/errors';
 import { parseAlertMessage, type AlertMessage } from '../../shared/alert';
 
-/** Receives each stored alert, checked against the contract once for all listeners, with its JSON as published. */
-export type LiveFeedListener = (alert: AlertMessage, json: string) => void;
+/** One open `/events` response's view of the feed. */
+export interface LiveFeedListener {
+  /** Each stored alert, checked against the contract once for all listeners, with its JSON as published. */
+  alert(alert: AlertMessage, json: string): void;
+  /**
+   * The subscription came back after Redis was unreachable: alerts stored meanwhile were not seen, so the browser should
+   * fetch the latest ones again.
+   */
+  resync(): void;
+}
 
 /**
  * One Redis subscription per server, fanned out to every browser connected to `/events`.
@@ -49,9 +57,16 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
       if (!down) log.warn({ err: describeError(err) }, 'live feed subscriber lost Redis; reconnecting');
       down = true;
     });
+    // A quick Redis restart may reconnect without any error event: the closed connection alone means messages were missed.
+    sub.on('close', () => {
+      if (!closing && !down) log.warn('live feed subscriber lost Redis; reconnecting');
+      down = true;
+    });
     sub.on('ready', () => {
-      if (down) log.info('live feed subscriber reconnected');
+      if (!down) return;
       down = false;
+      log.info('live feed subscriber reconnected');
+      for (const listener of listeners) listener.resync();
     });
     sub.on('message', (from: string, message: string) => {
       if (from !== channel) return;
@@ -63,18 +78,26 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
       }
       for (const listener of listeners) {
         try {
-          listener(parsed.alert, message);
+          listener.alert(parsed.alert, message);
         } catch (err) {
           log.warn({ err: describeError(err) }, 'live feed listener failed');
         }
       }
     });
-    subscribed = sub.subscribe(channel).then(() => {
+    const attempt = sub.subscribe(channel).then(() => {
       log.debug({ channel }, 'live feed subscribed');
     });
-    // A failed first subscribe is reported through ready(); keep it from becoming an unhandled rejection.
-    subscribed.catch((err: unknown) => log.warn({ err: describeError(err) }, 'live feed could not subscribe'));
-    return subscribed;
+    subscribed = attempt;
+    // A failed subscribe is reported through ready() to the clients waiting now; the next client starts afresh.
+    attempt.catch((err: unknown) => {
+      log.warn({ err: describeError(err) }, 'live feed could not subscribe');
+      if (subscribed === attempt) {
+        subscribed = undefined;
+        subscriber = undefined;
+        void closeRedis(sub);
+      }
+    });
+    return attempt;
   };
 
   return {

@@ -6,6 +6,7 @@ import { closeRedis, createRedis, type Redis } from '../../shared/redis';
 import { makeAlert } from '../../test/helpers/alerts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../../test/helpers/redis';
+import { startOwnRedis } from '../../test/helpers/redis-server';
 import { waitFor } from '../../test/helpers/wait';
 import { createApiServer } from '../api/server';
 import { createMetrics } from '../metrics';
@@ -108,6 +109,31 @@ describe('dashboard routes', () => {
         client.close();
       } finally {
         await app.close();
+      }
+    });
+
+    it('after Redis comes back, tells open streams to reload recent alerts and goes on streaming new ones', async () => {
+      const own = await startOwnRedis();
+      const ownRedis = createRedis(own.url, logger, { name: 'dashboard-test-own' });
+      const app = (await import('fastify')).default();
+      await app.register(dashboardPlugin, { redis: ownRedis, keys: r.keys, logger });
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const client = await openEvents(`${url}/events`);
+        await waitFor('the stream to be subscribed', () => client.text().includes('event: ready'));
+        await own.stop('SIGKILL');
+        await own.start();
+        await waitFor('a second ready (resync) after Redis restarted', () => (client.text().match(/event: ready/g) ?? []).length === 2, { timeoutMs: 15_000 });
+        const alert = makeAlert({ pair: 'XRP-USD' });
+        await waitFor('the alert after the restart', async () => {
+          await ownRedis.publish(r.keys.storedAlertsChannel, serializeAlert(alert));
+          return client.text().includes(`id: ${alert.id}`);
+        });
+        client.close();
+      } finally {
+        await app.close();
+        await closeRedis(ownRedis);
+        await own.destroy();
       }
     });
 

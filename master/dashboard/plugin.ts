@@ -84,8 +84,10 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
     });
     res.write(`retry: ${retryMs}\n: connected\n\n`);
     clients.add(res);
-    const unsubscribe = feed.subscribe((alert, json) => {
-      res.write(`event: alert\nid: ${alert.id}\ndata: ${json}\n\n`);
+    const unsubscribe = feed.subscribe({
+      alert: (alert, json) => res.write(`event: alert\nid: ${alert.id}\ndata: ${json}\n\n`),
+      // Same signal as a fresh connection: the page reloads the latest stored alerts.
+      resync: () => res.write('event: ready\ndata: {}\n\n'),
     });
     scheduleHeartbeat();
     const done = () => {
