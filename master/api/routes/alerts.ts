@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { stringify as stringifySync } from 'csv-stringify/sync';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { describeError } from '../../../shared/errors';
-import { ALERT_COLUMNS, type AlertItem, type AlertQueries } from '../alert-queries';
+import { ALERT_COLUMNS, type AlertQueries } from '../alert-queries';
+import { alertCsvChunks } from '../alert-csv';
 import { BadRequestError } from '../bad-request';
 import { ALERT_SCHEMA, ERROR_RESPONSES, NOTIFICATION_SCHEMA, querySchema } from '../openapi';
 import {
@@ -34,11 +34,6 @@ function wantsCsv(accept: string | undefined): boolean {
   });
 }
 
-/** Turns an alert into a CSV record: config as JSON text, every other field as is. */
-function csvRecord(item: AlertItem): Record<string, string> {
-  return { ...item, config: JSON.stringify(item.config) };
-}
-
 /**
  * GET /alerts (JSON page, or CSV with Accept: text/csv), GET /alerts.csv, GET /alerts/:id.
  */
@@ -49,14 +44,9 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
    * written as one chunk, not one socket write per row.
    */
   function sendCsv(reply: FastifyReply, filter: AlertFilter, ordering: Ordering, cursor: PageCursor | undefined): FastifyReply {
-    async function* csv(): AsyncGenerator<string> {
-      yield stringifySync([[...ALERT_COLUMNS]]);
-      for await (const batch of queries.streamAlerts(filter, { ordering, cursor, batchSize: csvBatchSize })) {
-        yield stringifySync(batch.map(csvRecord), { columns: [...ALERT_COLUMNS] });
-      }
-    }
+    const chunks = alertCsvChunks(queries.streamAlerts(filter, { ordering, cursor, batchSize: csvBatchSize }));
     // Byte mode with a small high-water mark: at most about one batch is read ahead of the socket.
-    const body = Readable.from(csv(), { objectMode: false, highWaterMark: 64 * 1024 });
+    const body = Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
     body.on('error', (err) => {
       // Headers are gone by now: the client sees a truncated download (no final newline); the log says why.
       reply.log.error({ err: describeError(err) }, 'CSV export failed midway');

@@ -1,0 +1,79 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { Redis } from '../shared/redis';
+import type { RedisKeys } from '../shared/redis-keys';
+import { alertCsvChunks } from '../master/api/alert-csv';
+import type { AlertItem, AlertQueries } from '../master/api/alert-queries';
+import type { AlertFilter, Ordering } from '../master/api/query-params';
+import { readFleetItems } from '../master/api/routes/fleet';
+import type { CliCommand } from './args';
+import { alertTable, fleetTable, statsTable } from './render';
+
+/** What the commands need: the API's own query modules over a database, Redis for the fleet, and where to write. */
+export interface CliDeps {
+  readonly queries: AlertQueries;
+  /** Opened on demand: only `fleet` needs Redis. */
+  readonly redis: () => { redis: Redis; keys: RedisKeys };
+  readonly out: Writable;
+  readonly now: number;
+}
+
+/** Writes respecting back-pressure, so a huge export piped into a slow reader holds one batch at a time. */
+async function write(out: Writable, text: string): Promise<void> {
+  if (!out.write(text)) await once(out, 'drain');
+}
+
+/** Keyset batches of matching alerts, cut at `limit` rows. */
+async function* batches(queries: AlertQueries, filter: AlertFilter, ordering: Ordering, limit: number | 'all'): AsyncGenerator<AlertItem[]> {
+  let left = limit === 'all' ? Infinity : limit;
+  const batchSize = Math.min(left, 1000);
+  for await (const batch of queries.streamAlerts(filter, { ordering, batchSize })) {
+    const kept = batch.length > left ? batch.slice(0, left) : batch;
+    left -= kept.length;
+    yield kept;
+    if (left <= 0) return;
+  }
+}
+
+/** Runs one command to completion. Errors (database or Redis down) propagate to main. */
+export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>, deps: CliDeps): Promise<void> {
+  const { out, now } = deps;
+  switch (command.kind) {
+    case 'alerts': {
+      const source = batches(deps.queries, command.filter, command.ordering, command.limit);
+      if (command.format === 'csv') {
+        for await (const chunk of alertCsvChunks(source)) await write(out, chunk);
+      } else if (command.format === 'json') {
+        let first = true;
+        await write(out, '[');
+        for await (const batch of source) {
+          for (const item of batch) {
+            await write(out, `${first ? '\n' : ',\n'}  ${JSON.stringify(item)}`);
+            first = false;
+          }
+        }
+        await write(out, first ? ']\n' : '\n]\n');
+      } else {
+        const items: AlertItem[] = [];
+        for await (const batch of source) items.push(...batch);
+        await write(out, items.length ? `${alertTable(items, now)}\n${items.length} alert(s)\n` : 'No alerts match.\n');
+      }
+      return;
+    }
+    case 'stats': {
+      const stats = await deps.queries.stats({ since: command.since, until: command.until, pairs: command.pairs });
+      if (command.format === 'json') {
+        await write(out, `${JSON.stringify({ since: command.since, until: command.until ?? null, window: command.window, ...stats }, null, 2)}\n`);
+      } else {
+        await write(out, `${statsTable(stats, command, now)}\n`);
+      }
+      return;
+    }
+    case 'fleet': {
+      const { redis, keys } = deps.redis();
+      const bots = await readFleetItems(redis, keys, now);
+      await write(out, command.format === 'json' ? `${JSON.stringify(bots, null, 2)}\n` : `${fleetTable(bots, now)}\n`);
+      return;
+    }
+  }
+}

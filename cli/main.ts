@@ -1,0 +1,74 @@
+import pino from 'pino';
+import { COMMON_VARIABLES, loadVariables } from '../shared/config';
+import { createDb } from '../shared/db';
+import { ConfigError, describeError } from '../shared/errors';
+import { createLogger } from '../shared/logger';
+import { DATABASE_VARIABLES } from '../shared/master-config';
+import { closeRedis, createRedis, type Redis } from '../shared/redis';
+import { createRedisKeys } from '../shared/redis-keys';
+import { createAlertQueries } from '../master/api/alert-queries';
+import { parseCommandLine, UsageError, USAGE } from './args';
+import { runCommand } from './commands';
+
+/** `npm run alerts`: alert history, statistics and fleet status from a terminal, through the API's query modules. */
+async function main(): Promise<number> {
+  const now = Date.now();
+  let parsed: ReturnType<typeof parseCommandLine>;
+  let config;
+  try {
+    parsed = parseCommandLine(process.argv.slice(2), now);
+    const env = { ...process.env, ...Object.fromEntries(Object.entries(parsed.connection).filter(([, v]) => v !== undefined)) };
+    config = loadVariables({ ...DATABASE_VARIABLES, REDIS_URL: COMMON_VARIABLES.REDIS_URL, REDIS_KEY_PREFIX: COMMON_VARIABLES.REDIS_KEY_PREFIX }, env);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`alerts: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.command.kind === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  // Logs (Redis reconnects and the like) go to stderr: stdout carries the CSV or JSON.
+  const logger = createLogger({ name: 'alerts-cli', level: 'warn', pretty: false, destination: pino.destination(2) });
+  const db = createDb(config.DATABASE_URL, { poolMax: 2, applicationName: 'tickwatch-cli' });
+  let redis: Redis | undefined;
+  // `| head` closes stdout early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  try {
+    await runCommand(parsed.command, {
+      queries: createAlertQueries(db),
+      now,
+      out: process.stdout,
+      redis: () => {
+        redis ??= createRedis(config.REDIS_URL, logger, {
+          name: 'cli',
+          // Give up after a few tries: a person is waiting for an answer, not for a reconnect.
+          extra: { maxRetriesPerRequest: 2, retryStrategy: (times) => (times > 3 ? null : 200 * times) },
+        });
+        return { redis, keys: createRedisKeys(config.REDIS_KEY_PREFIX ?? '') };
+      },
+    });
+    return 0;
+  } catch (err) {
+    process.stderr.write(`alerts: ${describeError(err)}\n`);
+    return 1;
+  } finally {
+    if (redis) await closeRedis(redis);
+    await db.destroy();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`alerts: ${describeError(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,65 @@
+import Table from 'cli-table3';
+import { Decimal } from '../shared/decimal';
+import type { AlertItem, StatsResult } from '../master/api/alert-queries';
+import type { FleetItem } from '../master/api/routes/fleet';
+
+/**
+ * Human-readable tables for the terminal (cli-table3). CSV and JSON keep every digit; tables round the change to
+ * 4 decimals and show times without the date noise when they are today.
+ */
+
+const plain = { style: { head: [] as string[], border: [] as string[], compact: true } };
+
+/** Rounds a decimal string for display, keeping its sign. */
+function round(value: string | null, places: number): string {
+  return value === null ? '-' : new Decimal(value).toDecimalPlaces(places).toFixed();
+}
+
+function when(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const t = new Date(iso);
+  const sameDay = t.toISOString().slice(0, 10) === new Date(now).toISOString().slice(0, 10);
+  return sameDay ? `${t.toISOString().slice(11, 19)}Z` : `${t.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+}
+
+function ago(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+export function alertTable(items: readonly AlertItem[], now: number): string {
+  const table = new Table({ ...plain, head: ['observed at', 'pair', 'dir', 'change %', 'price', 'reference', 'threshold %', 'bot', 'id'] });
+  for (const a of items) {
+    const change = round(a.change_percent, 4);
+    table.push([when(a.observed_at, now), a.pair, a.direction === 'up' ? 'up ▲' : 'down ▼', change.startsWith('-') ? change : `+${change}`, a.price, a.reference_price, a.threshold_percent, a.bot_id, a.id]);
+  }
+  return table.toString();
+}
+
+export function statsTable(stats: StatsResult, range: { since: string; until?: string; window: string | null }, now: number): string {
+  const table = new Table({ ...plain, head: ['pair', 'alerts', 'up', 'down', 'largest |change| %', 'last alert'] });
+  for (const p of stats.pairs) table.push([p.pair, p.count, p.up, p.down, round(p.max_abs_change_percent, 4), when(p.last_alert_at, now)]);
+  const o = stats.overall;
+  table.push(['all pairs', o.count, o.up, o.down, round(o.max_abs_change_percent, 4), when(o.last_alert_at, now)]);
+  const title = range.window ? `Alerts in the last ${range.window} (since ${range.since})` : `Alerts from ${range.since} to ${range.until ?? 'now'}`;
+  return `${title}\n${table.toString()}`;
+}
+
+export function fleetTable(bots: readonly FleetItem[], now: number): string {
+  if (bots.length === 0) return 'No bot has reported yet.';
+  const table = new Table({ ...plain, head: ['bot', 'pair', 'status', 'last price', 'last fetch', 'errors', 'last error', 'heartbeat'] });
+  for (const b of bots) {
+    table.push([
+      b.bot_id,
+      b.pair,
+      b.stale ? `STALE (${b.status})` : b.rate_limited ? `${b.status}, rate-limited` : b.status,
+      b.last_price ?? '-',
+      ago(b.last_fetch_at, now),
+      b.consecutive_errors,
+      b.last_error ? b.last_error.slice(0, 40) : '-',
+      ago(b.heartbeat_at, now),
+    ]);
+  }
+  return table.toString();
+}
