@@ -92,4 +92,3 @@ describe('npm run alerts', () => {
     expect(out).toMatch(/--since "yesterday" is invalid: expected an ISO-8601/);
   });
 });
-});
