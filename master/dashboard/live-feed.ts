@@ -24,8 +24,6 @@ export interface LiveFeedListener {
 export interface LiveFeed {
   /** Adds a listener; returns the function that removes it. */
   subscribe(listener: LiveFeedListener): () => void;
-  /** Number of listeners right now (one per open `/events` response). */
-  readonly listenerCount: number;
   /** Resolves once the subscription is active (after the first `subscribe`); rejects if Redis refused it. */
   ready(): Promise<void>;
   /** Drops every listener and closes the subscriber connection. Idempotent. */
@@ -108,9 +106,6 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
       return () => {
         listeners.delete(listener);
       };
-    },
-    get listenerCount() {
-      return listeners.size;
     },
     ready() {
       return subscribed ?? Promise.resolve();
