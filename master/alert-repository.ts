@@ -40,10 +40,23 @@ export interface AlertRepository {
   findByIds(ids: readonly string[], trx?: Knex.Transaction): Promise<StoredAlert[]>;
 }
 
-/** Postgres caps a statement at 65535 bind parameters; 11 columns per row leaves room for 5957 rows. */
-const MAX_ROWS_PER_STATEMENT = 5000;
+/**
+ * One INSERT ... SELECT FROM unnest() with one array parameter per column: ten parameters whatever the batch size, so
+ * Postgres parses a short statement and there is no 65535-parameter ceiling. Measured (master/measure-ingest.ts) about
+ * 2-4x faster than knex's multi-row VALUES insert for batches of 1000, and on par with COPY into a temporary table, which
+ * needs a temp table per connection and a CSV encoder.
+ */
+const INSERT_SQL = `INSERT INTO alerts (id, bot_id, pair, direction, price, reference_price, change_percent, threshold_percent, observed_at, config)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::timestamptz[], $10::jsonb[])
+ON CONFLICT (id) DO NOTHING
+RETURNING id`;
 
-/** Maps a contract message to its row. Exported for the ingest measurement (COPY comparison). */
+/** The pg connection knex holds (inside a transaction: the transaction's own connection). */
+interface PgQueryable {
+  query<R>(sql: string, values: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** Maps a contract message to its row's values. Exported for the ingest measurement (strategy comparison). */
 export function toAlertRow(alert: AlertMessage): Omit<AlertRow, 'received_at' | 'observed_at' | 'config'> & { observed_at: string; config: string } {
   return {
     id: alert.id,
@@ -80,14 +93,31 @@ function fromRow(row: AlertRow): StoredAlert {
 export function createAlertRepository(db: Knex): AlertRepository {
   return {
     async insertMany(alerts, trx) {
+      if (alerts.length === 0) return [];
+      const rows = alerts.map(toAlertRow);
+      const column = <K extends keyof (typeof rows)[number]>(key: K) => rows.map((r) => r[key]);
+      const values = [
+        column('id'),
+        column('bot_id'),
+        column('pair'),
+        column('direction'),
+        column('price'),
+        column('reference_price'),
+        column('change_percent'),
+        column('threshold_percent'),
+        column('observed_at'),
+        column('config'),
+      ];
+      // knex would expand array bindings into value lists, so the statement goes to pg directly. Inside a transaction
+      // knex hands out the transaction's connection and releasing it is a no-op.
       const q = trx ?? db;
-      const inserted: string[] = [];
-      for (let i = 0; i < alerts.length; i += MAX_ROWS_PER_STATEMENT) {
-        const rows = alerts.slice(i, i + MAX_ROWS_PER_STATEMENT).map(toAlertRow);
-        const result: { id: string }[] = await q('alerts').insert(rows).onConflict('id').ignore().returning('id');
-        for (const r of result) inserted.push(r.id);
+      const connection = (await q.client.acquireConnection()) as PgQueryable;
+      try {
+        const result = await connection.query<{ id: string }>(INSERT_SQL, values);
+        return result.rows.map((r) => r.id);
+      } finally {
+        await q.client.releaseConnection(connection);
       }
-      return inserted;
     },
     async findByIds(ids, trx) {
       if (ids.length === 0) return [];
