@@ -126,7 +126,8 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
       return { pair: parsed.query.pair, items };
     } catch (err) {
       log.warn({ err: describeError(err), pair: parsed.query.pair }, 'could not read ticks');
-      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'Redis is unavailable; ticks cannot be read right now' });
+      // The same body as the API's other 503 answers: the request was fine, Redis is not.
+      return reply.code(503).send({ error: 'unavailable', message: 'Redis is unreachable; retry shortly' });
     }
   });
 

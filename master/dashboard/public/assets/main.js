@@ -76,10 +76,10 @@ async function start() {
       container.setAttribute('aria-label', 'Price chart: choose a pair');
       return;
     }
-    const since = new Date(Date.now() - Number(windowSelect.value)).toISOString();
+    const sinceMs = Date.now() - Number(windowSelect.value);
     const [ticks, alerts] = await Promise.all([
-      api.getJson('/ticks', { pair, since: String(Date.parse(since)), limit: 5000 }),
-      api.getJson('/alerts', { pair, since, limit: 1000 }),
+      api.getJson('/ticks', { pair, since: String(sinceMs), limit: 5000 }),
+      api.getJson('/alerts', { pair, since: new Date(sinceMs).toISOString(), limit: 1000 }),
     ]);
     if (pairSelect.value !== pair) return; // the viewer chose another pair meanwhile
     const bot = bots.find((b) => b.pair === pair && !b.stale) ?? bots.find((b) => b.pair === pair);
@@ -137,7 +137,7 @@ async function start() {
   feed.start();
   every(FLEET_REFRESH_MS, () => fleet.refresh(), { immediate: false });
   every(STATS_REFRESH_MS, () => stats.refresh());
-  every(CHART_REFRESH_MS, () => drawChart());
+  every(CHART_REFRESH_MS, () => drawChart(), { immediate: false });
   setInterval(() => fleet.tick(), 1000);
   await historyPanel.load();
 }
