@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { normaliseCompose, readComposeFile, readEnvFile, type ComposeProject } from './compose-file';
-import { planFleet, type FleetPlan } from './plan';
+import { parseServiceAddresses, planFleet, type FleetPlan } from './plan';
 
 /** The demo's interpolation variables, shared with Docker: `docker compose --env-file fleet/demo.env up`. */
 export const DEMO_ENV_FILE = path.join('fleet', 'demo.env');
@@ -56,6 +56,6 @@ export function loadFleetPlan(options: LoadPlanOptions): LoadedPlan {
   const { project, unsetVariables } = normaliseCompose(readComposeFile(composeFile), vars, path.basename(composeFile));
   const profiles = activeProfiles(vars);
   if (options.demo && !profiles.includes('demo')) profiles.push('demo');
-  const plan = planFleet(project, { profiles, vars });
+  const plan = planFleet(project, { profiles, vars, addresses: parseServiceAddresses(vars('FLEET_SERVICE_ADDRESSES')) });
   return { plan, project, unsetVariables, composeFile };
 }

@@ -74,6 +74,7 @@ describe('npm run demo', () => {
     let simPort = await freePort();
     while (simPort === apiPort) simPort = await freePort();
     const serverUrl = new URL(TEST_PG_SERVER);
+    const redisUrl = new URL(redis.url);
     fleet = startService(
       'fleet/main.ts',
       {
@@ -84,6 +85,8 @@ describe('npm run demo', () => {
         REDIS_KEY_PREFIX: redis.prefix,
         API_PORT: String(apiPort),
         SIM_PORT: String(simPort),
+        // Wherever the test's Redis and Postgres are (localhost here; the redis/postgres hosts in docker-compose-tests.yml).
+        FLEET_SERVICE_ADDRESSES: `redis=${redisUrl.hostname}:${redisUrl.port || 6379},postgres=${serverUrl.hostname}:${serverUrl.port || 5432}`,
       },
       ['--demo'],
     );

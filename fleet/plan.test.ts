@@ -1,5 +1,5 @@
 import { normaliseCompose, parseComposeYaml, parseDuration, ComposeFileError } from './compose-file';
-import { localiseUrl, planFleet, PlanError, stopGroups, type FleetPlan } from './plan';
+import { localiseUrl, parseServiceAddresses, planFleet, PlanError, stopGroups, type FleetPlan } from './plan';
 import { decideRestart, parseRestartPolicy, DEFAULT_RESTART_BOUNDS } from './restart-policy';
 import { localCommandFor, localHealthcheckEntry } from './roles';
 
@@ -154,7 +154,7 @@ describe('turning docker-compose.yml into local processes', () => {
     it('leaves URLs to other hosts alone', () => {
       const { project } = normaliseCompose(parseComposeYaml(FLEET), () => undefined);
       expect(localiseUrl('https://api.uphold.com/v0/ticker', project.services).value).toBe('https://api.uphold.com/v0/ticker');
-      expect(localiseUrl('redis://redis', project.services)).toEqual({ value: 'redis://127.0.0.1', target: { service: 'redis', port: 6379 } });
+      expect(localiseUrl('redis://redis', project.services)).toEqual({ value: 'redis://127.0.0.1', target: { service: 'redis', host: '127.0.0.1', port: 6379 } });
       expect(localiseUrl('not a url', project.services).value).toBe('not a url');
     });
 
@@ -163,6 +163,20 @@ describe('turning docker-compose.yml into local processes', () => {
         { name: 'postgres', image: 'postgres:16-alpine', host: '127.0.0.1', ports: [5432], usedBy: ['master', 'migrate'] },
         { name: 'redis', image: 'redis:7-alpine', host: '127.0.0.1', ports: [6379], usedBy: ['master', 'worker-btc-usd', 'worker-eth-usd'] },
       ]);
+    });
+
+    it('points a service somewhere else when FLEET_SERVICE_ADDRESSES says where it is', () => {
+      const vars = (name: string) => ({} as Record<string, string>)[name];
+      const { project } = normaliseCompose(parseComposeYaml(FLEET), vars);
+      const p = planFleet(project, { profiles: [], vars, addresses: parseServiceAddresses('redis=127.0.0.1:6380, postgres=db.internal') });
+      expect(service(p, 'master').env).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6380', DATABASE_URL: 'postgres://postgres:secret@db.internal:5432/tickwatch' });
+      expect(p.external.find((e) => e.name === 'redis')).toMatchObject({ host: '127.0.0.1', ports: [6380] });
+      expect(p.external.find((e) => e.name === 'postgres')).toMatchObject({ host: 'db.internal', ports: [5432] });
+    });
+
+    it('names a malformed FLEET_SERVICE_ADDRESSES entry', () => {
+      expect(() => parseServiceAddresses('redis=127.0.0.1:6380,postgres')).toThrow(/entry "postgres" is invalid: expected service=host\[:port\]/);
+      expect(() => parseServiceAddresses('redis=h:70000')).toThrow(/"redis=h:70000" is invalid/);
     });
 
     it('refuses two local services on one port', () => {

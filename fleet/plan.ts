@@ -51,6 +51,17 @@ export interface PlanOptions {
   readonly vars: (name: string) => string | undefined;
   /** Where compose hostnames point locally. @defaultValue "127.0.0.1" */
   readonly localHost?: string;
+  /**
+   * Where a given service really is, when not on localHost at its usual port (FLEET_SERVICE_ADDRESSES, e.g. a Redis on
+   * port 6380, or the `redis` host inside the test container).
+   */
+  readonly addresses?: Readonly<Record<string, ServiceAddress>>;
+}
+
+export interface ServiceAddress {
+  readonly host: string;
+  /** Absent: the port the URL names (or the service publishes). */
+  readonly port?: number;
 }
 
 /** A compose file the runner cannot turn into local processes. Names the service and the problem. */
@@ -74,17 +85,40 @@ export function localiseUrl(
   value: string,
   services: Readonly<Record<string, ComposeService>>,
   localHost = '127.0.0.1',
-): { value: string; target?: { service: string; port: number } } {
+  addresses: Readonly<Record<string, ServiceAddress>> = {},
+): { value: string; target?: { service: string; host: string; port: number } } {
   const m = URL_AUTHORITY_RE.exec(value);
   if (!m) return { value };
   const [authority, scheme, userinfo = '', host, port] = m as unknown as [string, string, string | undefined, string, string | undefined];
   const service = services[host];
   if (!service) return { value };
+  const address = addresses[host];
+  const targetHost = address?.host ?? localHost;
   const containerPort = port === undefined ? DEFAULT_PORTS[scheme.toLowerCase()] : Number(port);
-  if (containerPort === undefined) return { value: `${scheme}//${userinfo}${localHost}${value.slice(authority.length)}` };
-  const hostPort = hostPortFor(service, containerPort);
+  if (containerPort === undefined && address?.port === undefined) return { value: `${scheme}//${userinfo}${targetHost}${value.slice(authority.length)}` };
+  const hostPort = address?.port ?? hostPortFor(service, containerPort as number);
   const portText = port === undefined && hostPort === containerPort ? '' : `:${hostPort}`;
-  return { value: `${scheme}//${userinfo}${localHost}${portText}${value.slice(authority.length)}`, target: { service: host, port: hostPort } };
+  return {
+    value: `${scheme}//${userinfo}${targetHost}${portText}${value.slice(authority.length)}`,
+    target: { service: host, host: targetHost, port: hostPort },
+  };
+}
+
+/**
+ * Parses FLEET_SERVICE_ADDRESSES: `service=host[:port]`, comma-separated (e.g. `redis=127.0.0.1:6380`).
+ * @throws PlanError naming the entry that is wrong.
+ */
+export function parseServiceAddresses(text: string | undefined): Record<string, ServiceAddress> {
+  const out: Record<string, ServiceAddress> = {};
+  for (const entry of (text ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([a-zA-Z0-9._-]+)=([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$/.exec(entry);
+    const port = m?.[3] === undefined ? undefined : Number(m[3]);
+    if (!m || (port !== undefined && (port < 1 || port > 65_535))) {
+      throw new PlanError(`FLEET_SERVICE_ADDRESSES entry ${JSON.stringify(entry)} is invalid: expected service=host[:port], e.g. redis=127.0.0.1:6380`);
+    }
+    out[m[1] as string] = port === undefined ? { host: m[2] as string } : { host: m[2] as string, port };
+  }
+  return out;
 }
 
 export function isActive(service: ComposeService, profiles: readonly string[]): boolean {
@@ -99,7 +133,7 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
   const activeNames = new Set(active.map((s) => s.name));
 
   const locals: (ServicePlan & { dependsOn: string[]; order: number })[] = [];
-  const externals = new Map<string, { service: ComposeService; ports: Set<number>; usedBy: Set<string> }>();
+  const externals = new Map<string, { service: ComposeService; host?: string; ports: Set<number>; usedBy: Set<string> }>();
 
   active.forEach((service, order) => {
     const local = localCommandFor(service.command);
@@ -123,7 +157,7 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
     for (const [name, raw] of Object.entries(service.environment)) {
       const value = raw ?? options.vars(name);
       if (value === undefined) continue;
-      const localised = localiseUrl(value, all, localHost);
+      const localised = localiseUrl(value, all, localHost, options.addresses);
       if (localised.target) {
         const targetService = all[localised.target.service] as ComposeService;
         if (!activeNames.has(targetService.name)) {
@@ -133,6 +167,7 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
         }
         if (localCommandFor(targetService.command) === undefined) {
           const ext = externals.get(targetService.name) ?? { service: targetService, ports: new Set<number>(), usedBy: new Set<string>() };
+          ext.host = localised.target.host;
           ext.ports.add(localised.target.port);
           ext.usedBy.add(service.name);
           externals.set(targetService.name, ext);
@@ -212,7 +247,7 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
   return Object.freeze({
     services: ordered.map(({ dependsOn: _d, order: _o, ...plan }) => Object.freeze(plan)),
     external: [...externals.values()].map((e) =>
-      Object.freeze({ name: e.service.name, image: e.service.image, host: localHost, ports: [...e.ports].sort((a, b) => a - b), usedBy: [...e.usedBy].sort() }),
+      Object.freeze({ name: e.service.name, image: e.service.image, host: e.host ?? options.addresses?.[e.service.name]?.host ?? localHost, ports: [...e.ports].sort((a, b) => a - b), usedBy: [...e.usedBy].sort() }),
     ),
     profiles: [...options.profiles],
   });
