@@ -1,7 +1,7 @@
-import type Redis from 'ioredis';
-import type { AlertMessage } from '../shared/alert';
-import type { RedisKeys } from '../shared/redis-keys';
-import { makeAlert, publishAlert } from '../test/helpers/alerts';
+import { createLogger } from '../shared/logger';
+import { closeRedis, createRedis, type Redis } from '../shared/redis';
+import { createAlertPublisher, type AlertPublisher } from '../worker/publisher';
+import { makeAlert } from '../test/helpers/alerts';
 import { createTickerSimulator } from '../sim/simulator';
 import { listenForCommits, nowMs } from './commit-listener';
 import type { Section, SectionContext } from './context';
@@ -11,6 +11,8 @@ import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from '
 import { round, summarize } from './stats';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Simulated workers sharing the steady load (1k alerts/s comes from a fleet: 20 bots at 50 alerts/s each). */
+const PUBLISHERS = 20;
 
 function startMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRedis): BenchProcess {
   return spawnEntry('master/main.ts', {
@@ -27,11 +29,34 @@ function startMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRedis): Ben
 }
 
 /**
- * Publishes as the worker does once it has a ticker answer: the alert is stamped (observedAt) and sent in the worker's
- * MULTI (PUBLISH + XADD + SADD).
+ * The worker's own publisher (worker/publisher.ts) on a fail-fast connection, exactly as worker/main.ts builds it: the
+ * alert is queued and sent in the worker's MULTI (PUBLISH + XADD + SADD), one at a time, in order.
  */
-type Publish = (redis: Redis, keys: RedisKeys, alert: AlertMessage) => Promise<void>;
-const publishLikeWorker: Publish = (redis, keys, alert) => publishAlert(redis, keys, alert);
+function workerPublisher(ctx: SectionContext, r: BenchRedis): { publisher: AlertPublisher; redis: Redis; close(): Promise<void> } {
+  const logger = createLogger({ name: 'bench-publisher', level: 'warn', pretty: false });
+  const redis = createRedis(ctx.targets.redisUrl, logger, { name: 'bench-publisher', failFast: true });
+  const publisher = createAlertPublisher({ redis, keys: r.keys, streamMaxLen: 1_000_000, queueMax: 100_000, logger });
+  return {
+    publisher,
+    redis,
+    async close() {
+      await publisher.flush(5000);
+      publisher.close();
+      await closeRedis(redis);
+    },
+  };
+}
+
+async function waitUntilReady(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('redis not ready within 10 s')), 10_000);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 /**
  * Steady load: `rate` alerts per second for `seconds`, each stamped at the moment it is built (the stand-in for "the
@@ -55,13 +80,18 @@ async function steady(ctx: SectionContext, rate: number, seconds: number, warmup
     }
   });
   const master = startMaster(ctx, db, r);
+  // A fleet, not one bot: each simulated worker has its own connection and publisher (one MULTI in flight each).
+  const fleet = Array.from({ length: PUBLISHERS }, () => workerPublisher(ctx, r));
+  const pairs = Array.from({ length: PUBLISHERS }, (_, i) => `LAT${i}-USD`);
+  const queued = () => fleet.reduce((a, f) => a + f.publisher.stats().queued, 0);
   try {
+    await Promise.all(fleet.map((f) => waitUntilReady(f.redis)));
+    const publisher = fleet[0]!.publisher;
     // Ready when a probe alert comes back committed (the group exists and the master is reading).
-    const pair = 'LAT-USD';
-    const probe = makeAlert({ pair });
+    const probe = makeAlert({ pair: pairs[0]! });
     sentAt.set(probe.id, nowMs());
     for (let i = 0; ; i++) {
-      if (i === 0) await publishLikeWorker(r.redis, r.keys, probe);
+      if (i === 0) publisher.publish(probe);
       if (!sentAt.has(probe.id)) break;
       if (master.child.exitCode !== null) throw new Error(`master exited:\n${master.tail().slice(-2000)}`);
       if (i > 600) throw new Error(`master did not store a probe alert within 30 s:\n${master.tail().slice(-2000)}`);
@@ -73,28 +103,27 @@ async function steady(ctx: SectionContext, rate: number, seconds: number, warmup
     measureFrom = start + warmupSeconds * 1000;
     const end = start + (warmupSeconds + seconds) * 1000;
     let sent = 0;
-    const inFlight = new Set<Promise<void>>();
-    let publishErrors = 0;
     // Fixed-rate schedule: whenever the loop wakes, send what is due by now (usually one or two alerts).
+    let maxQueued = 0;
     while (nowMs() < end) {
+      maxQueued = Math.max(maxQueued, queued());
       const due = Math.floor(((nowMs() - start) / 1000) * rate);
       while (sent < due) {
-        const alert = makeAlert({ pair, observedAt: new Date().toISOString() });
+        const alert = makeAlert({ pair: pairs[sent % PUBLISHERS]!, observedAt: new Date().toISOString() });
         sentAt.set(alert.id, nowMs());
-        const p = publishLikeWorker(r.redis, r.keys, alert)
-          .catch(() => void (publishErrors += 1))
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
+        fleet[sent % PUBLISHERS]!.publisher.publish(alert);
         sent += 1;
       }
       await sleep(1);
     }
-    await Promise.all(inFlight);
+    let unpublished = 0;
+    for (const f of fleet) unpublished += await f.publisher.flush(10_000);
     const deadline = Date.now() + 30_000;
     while (sentAt.size > 0 && Date.now() < deadline) await sleep(20);
     const achievedRate = (sent * 1000) / (end - start);
-    return { sent, committed, missing: sentAt.size, publishErrors, achievedRate, latency: summarize(latencies) };
+    return { sent, committed, missing: sentAt.size, publishers: { count: PUBLISHERS, published: fleet.reduce((a, f) => a + f.publisher.stats().published, 0), unpublished, maxQueued }, achievedRate, latency: summarize(latencies) };
   } finally {
+    for (const f of fleet) await f.close();
     await master.stop();
     await listener.close();
     await r.cleanup();
@@ -115,20 +144,30 @@ async function realWorker(ctx: SectionContext, seconds: number) {
   const pending: { ids: string[]; at: number }[] = [];
   const listener = await listenForCommits(db, (ids, at) => void pending.push({ ids, at }));
   const master = startMaster(ctx, db, r);
-  const worker = spawnEntry('worker/main.ts', {
-    PAIR: pair,
-    FETCH_INTERVAL_MS: '100',
-    OSCILLATION_PERCENT: '0.5',
-    TICKER_BASE_URL: sim.url,
-    REDIS_URL: ctx.targets.redisUrl,
-    REDIS_KEY_PREFIX: r.prefix,
-    TICKER_RATE_LIMIT_PER_MIN: '0',
-    LOG_LEVEL: 'info',
-  });
+  let worker: BenchProcess | undefined;
   try {
-    await sleep((seconds + 3) * 1000);
+    await master.waitForOutput('master started', 60_000);
+    worker = spawnEntry('worker/main.ts', {
+      PAIR: pair,
+      FETCH_INTERVAL_MS: '100',
+      OSCILLATION_PERCENT: '0.5',
+      TICKER_BASE_URL: sim.url,
+      REDIS_URL: ctx.targets.redisUrl,
+      REDIS_KEY_PREFIX: r.prefix,
+      TICKER_RATE_LIMIT_PER_MIN: '0',
+      LOG_LEVEL: 'info',
+    });
+    await worker.waitForOutput('worker started', 60_000);
+    await sleep((seconds + 2) * 1000);
     await worker.stop();
-    await sleep(1000);
+    // Let the last alerts land: wait until the row count stops moving.
+    let last = -1;
+    for (let i = 0; i < 30; i++) {
+      const [row] = (await db.db('alerts').count<{ n: string }[]>('* as n')) as { n: string }[];
+      if (Number(row?.n) === last) break;
+      last = Number(row?.n);
+      await sleep(500);
+    }
     const rows = await db.db('alerts').select('id', 'observed_at');
     const observed = new Map(rows.map((row: { id: string; observed_at: Date }) => [row.id, row.observed_at.getTime()]));
     for (const { ids, at } of pending) for (const id of ids) if (observed.has(id)) latencies.push(at - observed.get(id)!);
@@ -136,7 +175,7 @@ async function realWorker(ctx: SectionContext, seconds: number) {
     const kept = latencies.slice(-Math.floor(seconds * 10));
     return { alerts: rows.length, latency: summarize(kept) };
   } finally {
-    await worker.stop();
+    await worker?.stop();
     await master.stop();
     await listener.close();
     await sim.close();
