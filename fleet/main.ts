@@ -87,16 +87,18 @@ async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof
     void shutdown(1, 'unhandledRejection');
   });
 
+  // After a signal, the shutdown it started ends the process; nothing else may exit first.
+  const awaitSignalShutdown = () => new Promise<never>(() => undefined);
   try {
     await supervisor.start();
   } catch (err) {
-    if (firstSignalAt !== undefined) return new Promise<never>(() => undefined);
+    if (firstSignalAt !== undefined) return awaitSignalShutdown();
     logger.error({ err: describeError(err) }, err instanceof FleetStartError ? err.message : 'could not start the fleet');
     return shutdown(1, 'start failed');
   }
   logger.info({ pids: supervisor.pids().length }, 'fleet running; Ctrl-C or SIGTERM stops it');
   await supervisor.allEnded;
-  if (firstSignalAt !== undefined) return new Promise<never>(() => undefined);
+  if (firstSignalAt !== undefined) return awaitSignalShutdown();
   logger.error('every service has ended and none will be restarted; exiting');
   return shutdown(1, 'all services ended');
 }
