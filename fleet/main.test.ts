@@ -151,7 +151,7 @@ describe('npm run demo', () => {
     expect(stopped.slice(0, 3).sort()).toEqual(['worker-btc-usd', 'worker-eth-usd', 'worker-xrp-usd']);
     expect(stopped.slice(3)).toEqual(['master', 'sim']);
     expect(f.output()).toContain('"clean":true,"msg":"fleet stopped"');
-  });
+  }, 180_000);
 });
 
 describe('npm start without the services it needs', () => {
