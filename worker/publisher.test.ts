@@ -47,7 +47,7 @@ describe('alert publisher', () => {
       expect(publisher.stats()).toEqual({ published: 3, dropped: 0, queued: 0 });
     } finally {
       publisher.close();
-      channel.close();
+      await channel.close();
       await closeRedis(redis);
     }
   });
@@ -64,7 +64,8 @@ describe('alert publisher', () => {
       expect(await publisher.flush(200)).toBe(3);
     } finally {
       publisher.close();
-      await closeRedis(dead);
+      // Never connected: wait for ioredis to give up (no reconnects) rather than disconnecting a dead socket.
+      await waitFor('the dead connection to end', () => dead.status === 'end');
     }
   });
 });

@@ -8,7 +8,7 @@ import { describeError } from '../shared/errors';
  *
  * Design: a shared, GCRA-like ticket clock in Redis. The key `keys.rateBudget` holds the next free slot time; taking a
  * slot returns `max(now, nextFree, pauseUntil)` and advances `nextFree` by one emission interval
- * `T = ceil((window + margin) / limit)`. Requests are therefore spaced T apart fleet-wide, so no window of length `window`
+ * `T = ceil((window + margin) / limit)` (see `emissionIntervalMs`). Requests are therefore spaced T apart fleet-wide, so no window of length `window`
  * ever holds more than `limit` of them (the margin absorbs network and timer jitter). Each worker holds at most one ticket
  * at a time and takes a new one only after its request, so when the budget is short the tickets go round-robin: every
  * pair slows by the same factor and none starves. Time is Redis's own (`TIME`), so clock skew between hosts is harmless.
@@ -87,10 +87,14 @@ interface BudgetCommands {
   twBudgetPauseLeft(pauseKey: string): Promise<number>;
 }
 
-/** The emission interval for `limit` requests per `windowMs`, with a 2 % safety margin (at most 1 s). */
+/**
+ * The emission interval for `limit` requests per `windowMs`. Spreading them over `windowMs + margin` means a request
+ * may arrive up to `margin` late (network, timers, a busy host) without a window ever counting `limit + 1`.
+ * The margin is 1 s (1.7 % of Uphold's minute), at most a quarter of the window.
+ */
 export function emissionIntervalMs(limit: number, windowMs: number): number {
   if (limit <= 0) return 0;
-  const margin = Math.min(1000, Math.ceil(windowMs / 50));
+  const margin = Math.min(1000, Math.floor(windowMs / 4));
   return Math.ceil((windowMs + margin) / limit);
 }
 

@@ -21,7 +21,7 @@ describe('when Redis restarts while the worker runs (a real worker process, a pr
 
   afterAll(async () => {
     await worker?.stop();
-    client?.disconnect();
+    await client?.quit().catch(() => undefined);
     await server?.stop();
     await sim?.close();
   });
@@ -53,7 +53,7 @@ describe('when Redis restarts while the worker runs (a real worker process, a pr
     connect();
     await waitFor('phase 1 alerts', async () => (await readAlertStream(client!, keys, pair)).length === 7, { timeoutMs: 15_000 });
     const before = await readAlertStream(client!, keys, pair);
-    client!.disconnect();
+    await client!.quit();
 
     // Phase 2, Redis down (no persistence: its data is gone for good): 10 more prices -> 10 alerts, queued.
     await server.stop();

@@ -60,7 +60,7 @@ describe('worker', () => {
             await waitFor('the stream to hold the alerts', async () => (await readAlertStream(t.redis, t.keys, pair)).length >= expected.length);
           } finally {
             const exitCode = await worker.stop();
-            channel.close();
+            await channel.close();
             results.set(mode, {
               stream: await readAlertStream(t.redis, t.keys, pair),
               channel: channel.alerts,
