@@ -121,6 +121,21 @@ describe('master stream ingest', () => {
     await waitFor('no pending entries', async () => ((await r.redis.xpending(r.keys.alertStream(pair), ALERT_CONSUMER_GROUP)) as [number])[0] === 0);
   });
 
+  it('dead-letters an entry delivered more than STREAM_MAX_ATTEMPTS times instead of retrying it forever', async () => {
+    const pair = 'AVAX-USD';
+    const alert = makeAlert({ pair });
+    await r.redis.xgroup('CREATE', r.keys.alertStream(pair), ALERT_CONSUMER_GROUP, '0', 'MKSTREAM');
+    await publishAlert(r.redis, r.keys, alert);
+    // Two replicas took it and died (deliveries 1 and 2); the master's reclaim is delivery 3.
+    await r.redis.xreadgroup('GROUP', ALERT_CONSUMER_GROUP, 'dead-1', 'COUNT', 10, 'STREAMS', r.keys.alertStream(pair), '>');
+    await r.redis.xclaim(r.keys.alertStream(pair), ALERT_CONSUMER_GROUP, 'dead-2', 0, (await r.redis.xrange(r.keys.alertStream(pair), '-', '+'))[0]![0]);
+    master = await start({ MASTER_PAIRS: pair, STREAM_MAX_ATTEMPTS: '2' });
+    const letter = await waitFor('the dead letter', async () => (await r.redis.xrange(r.keys.deadLetterStream, '-', '+')).find(([, f]) => f.includes(r.keys.alertStream(pair))));
+    expect(letter[1]).toContain('delivered 3 times (STREAM_MAX_ATTEMPTS=2) without being stored');
+    await waitFor('nothing pending', async () => ((await r.redis.xpending(r.keys.alertStream(pair), ALERT_CONSUMER_GROUP)) as [number])[0] === 0);
+    expect(await countRows([alert.id])).toBe(0);
+  });
+
   it('dead-letters invalid messages with the reason and stores the valid ones around them', async () => {
     master = await start();
     const pair = 'SOL-USD';
@@ -138,7 +153,7 @@ describe('master stream ingest', () => {
 
     await waitFor('the valid alerts', async () => (await countRows([before.id, after.id])) === 2);
     const dead = await waitFor('four dead letters', async () => {
-      const entries = await r.redis.xrange(r.keys.deadLetterStream, '-', '+');
+      const entries = (await r.redis.xrange(r.keys.deadLetterStream, '-', '+')).filter(([, f]) => f.includes(r.keys.alertStream(pair)));
       return entries.length >= 4 ? entries : null;
     });
     const records = dead.map(([, fields]) => Object.fromEntries(fields.reduce<string[][]>((acc, v, i) => (i % 2 ? (acc[acc.length - 1]!.push(v), acc) : [...acc, [v]]), [])));
