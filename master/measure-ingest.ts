@@ -14,7 +14,7 @@ import { createAlertRepository, toAlertRow } from './alert-repository';
 import { createMaster } from './app';
 
 /**
- * `node --import tsx master/measure-ingest.ts [--alerts 50000] [--pairs 5] [--batch 1000]`
+ * `node --import tsx master/measure-ingest.ts [--alerts 50000] [--pairs 5] [--batch 1000] [--skip-strategies]`
  *
  * Measures, on a scratch database and Redis prefix (both removed afterwards):
  *  1. insert strategies for one batch size, each idempotent (ON CONFLICT DO NOTHING RETURNING id): knex's multi-row
@@ -27,7 +27,7 @@ import { createMaster } from './app';
  */
 async function main(): Promise<void> {
   loadDotenv({ quiet: true });
-  const { values } = parseArgs({ options: { alerts: { type: 'string', default: '50000' }, pairs: { type: 'string', default: '5' }, batch: { type: 'string', default: '1000' } } });
+  const { values } = parseArgs({ options: { alerts: { type: 'string', default: '50000' }, pairs: { type: 'string', default: '5' }, batch: { type: 'string', default: '1000' }, 'skip-strategies': { type: 'boolean', default: false } } });
   const total = Number(values.alerts);
   const pairCount = Number(values.pairs);
   const batch = Number(values.batch);
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     const out = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
     // 1. Insert strategies.
-    for (const method of ['values', 'copy', 'unnest', 'values', 'copy', 'unnest'] as const) {
+    for (const method of values['skip-strategies'] ? [] : (['values', 'copy', 'unnest', 'values', 'copy', 'unnest'] as const)) {
       const alerts = makeAlerts(Number(process.env.MEASURE_STRATEGY_ALERTS ?? 20_000), pairs);
       const started = process.hrtime.bigint();
       for (let i = 0; i < alerts.length; i += batch) {
