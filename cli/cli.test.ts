@@ -46,7 +46,8 @@ describe('npm run alerts', () => {
   });
 
   it('exports every matching row as CSV with --format csv', async () => {
-    const { code, out } = await cli(['--pair', 'btc-usd', '--since', '1h', '--format', 'csv']);
+    // An absolute since: the process starts a moment after NOW, and a relative one would move the window's edge.
+    const { code, out } = await cli(['--pair', 'btc-usd', '--since', new Date(NOW - 3_600_000).toISOString(), '--format', 'csv']);
     expect(code).toBe(0);
     const lines = out.trim().split('\n');
     expect(lines[0]).toBe('id,bot_id,pair,direction,price,reference_price,change_percent,threshold_percent,observed_at,config,received_at');
