@@ -293,6 +293,17 @@ describe('bad parameters', () => {
     expect(body.allowed).toBeTruthy();
   });
 
+  it('answers a malformed percent-escape in the path with the same 400 shape', async () => {
+    const res = await get('/alerts/%zz');
+    expect(res.status).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'bad_request', parameter: 'url', value: '/alerts/%zz' });
+  });
+
+  it('does not run an export for HEAD /alerts.csv', async () => {
+    const res = await app.inject({ method: 'HEAD', url: '/alerts.csv' });
+    expect(res.statusCode).toBe(404);
+  });
+
   it('refuses until before since', async () => {
     const res = await get('/alerts?since=2026-11-29T11:00:00Z&until=2026-11-29T10:00:00Z');
     expect(res.status).toBe(400);

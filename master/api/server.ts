@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Knex } from '../../shared/db';
 import { describeError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -52,6 +52,14 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
     // Per-request lines would drown the log at dashboard polling rates; durations go to /metrics instead.
     logController: new LogController({ disableRequestLogging: true }),
+    // A malformed percent-escape in the path is refused by the router before any hook: answer it in our 400 shape.
+    frameworkErrors: (err, req, res) => {
+      const reply = res as unknown as FastifyReply;
+      if (err.code === 'FST_ERR_BAD_URL') {
+        return reply.code(400).send(new BadRequestError('url', req.url, 'a path with well-formed percent-escapes').toJSON());
+      }
+      return reply.send(err);
+    },
   }) as unknown as FastifyInstance;
   const now = deps.now ?? Date.now;
   const queries = createAlertQueries(deps.db);

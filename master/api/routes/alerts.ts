@@ -68,6 +68,8 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
   app.get(
     '/alerts',
     {
+      // HEAD would run a whole CSV export (Accept: text/csv) only to throw the body away.
+      exposeHeadRoute: false,
       schema: {
         summary: 'Alerts, newest first by default, one keyset page at a time (or all of them as CSV with Accept: text/csv)',
         querystring: querySchema(ALERT_LIST_PARAMS),
@@ -95,6 +97,7 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
   app.get(
     '/alerts.csv',
     {
+      exposeHeadRoute: false,
       schema: {
         summary: 'Every matching alert as CSV, streamed (same filters and ordering as GET /alerts; no limit)',
         querystring: querySchema(ALERT_CSV_PARAMS),
