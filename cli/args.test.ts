@@ -35,7 +35,7 @@ describe('parseCommandLine', () => {
     [['--format', 'xml'], /^--format "xml" is invalid: expected one of table, csv, json/],
     [['--limit', '0'], /^--limit "0" is invalid/],
     [['--since', '2h', '--until', '3h'], /^--until "3h" is invalid: expected a time after since/],
-    [['stats', '--window', '1h', '--since', '2h'], /either --window or --since/],
+    [['stats', '--window', '1h', '--since', '2h'], /^--window "1h" is invalid: expected either window or since\/until/],
     [['stats', '--format', 'csv'], /^--format "csv" is invalid: expected one of table, json/],
     [['fleet', '--pair', 'BTC-USD'], /^--pair cannot be used with fleet/],
     [['explode'], /unknown command "explode"/],

@@ -5,8 +5,8 @@ import {
   MAX_PAGE_LIMIT,
   parseParams,
   STATS_PARAMS,
+  resolveStatsRange,
   toAlertFilter,
-  checkRange,
   type AlertFilter,
   type Ordering,
 } from '../master/api/query-params';
@@ -105,11 +105,8 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
     const query = strip({ window: values.window, since: values.since, until: values.until, pair: values.pair });
     try {
       const p = parseParams(STATS_PARAMS, query, now);
-      if (p.window !== undefined && (p.since || p.until)) throw new UsageError('give either --window or --since/--until, not both');
-      checkRange(p.since, p.until, values.until);
-      const since = p.since?.iso ?? new Date(now - (p.window ?? 20 * 60_000)).toISOString();
-      const window = p.since ? null : (values.window ?? '20m');
-      return { command: { kind: 'stats', since, until: p.until?.iso, window, pairs: p.pair ?? [], format: pickFormat(values.format, ['table', 'json']) }, connection };
+      const { since, until, window } = resolveStatsRange(p, query, now);
+      return { command: { kind: 'stats', since, until, window, pairs: p.pair ?? [], format: pickFormat(values.format, ['table', 'json']) }, connection };
     } catch (err) {
       return usageFrom(err);
     }

@@ -291,6 +291,24 @@ export function toAlertFilter(p: ParsedParams<'pair' | 'direction' | 'since' | '
   return { pairs: p.pair ?? [], direction: p.direction, since: p.since, until: p.until, minChange: p.min_change };
 }
 
+/** Default window of GET /stats and `alerts stats`. */
+export const DEFAULT_STATS_WINDOW = '20m';
+
+/** The range statistics cover: `window` before now (default 20m), or since/until; never both. */
+export function resolveStatsRange(
+  p: ParsedParams<'window' | 'since' | 'until'>,
+  rawQuery: unknown,
+  now: number,
+): { since: string; until?: string; window: string | null } {
+  const raw = (rawQuery ?? {}) as Record<string, unknown>;
+  if (p.window !== undefined && (p.since || p.until)) throw new BadRequestError('window', raw.window, 'either window or since/until, not both');
+  checkRange(p.since, p.until, raw.until);
+  if (p.since) return { since: p.since.iso, until: p.until?.iso, window: null };
+  const window = typeof raw.window === 'string' ? raw.window.trim() : DEFAULT_STATS_WINDOW;
+  const windowMs = p.window ?? (parseDuration(DEFAULT_STATS_WINDOW) as number);
+  return { since: new Date(now - windowMs).toISOString(), until: p.until?.iso, window };
+}
+
 /** Parameters of `GET /alerts`. */
 export const ALERT_LIST_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'ordering', 'limit', 'cursor'] as const satisfies readonly ParamName[];
 /** Parameters of `GET /alerts.csv` (limit means "at most this many rows", default: all). */

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AlertQueries, StatsResult, TimeseriesPoint } from '../alert-queries';
 import { BadRequestError } from '../bad-request';
 import { ERROR_RESPONSES, STATS_SCHEMA, TIMESERIES_SCHEMA, querySchema } from '../openapi';
-import { checkRange, MAX_BUCKETS, parseParams, STATS_PARAMS, TIMESERIES_PARAMS } from '../query-params';
+import { checkRange, MAX_BUCKETS, parseParams, resolveStatsRange, STATS_PARAMS, TIMESERIES_PARAMS } from '../query-params';
 import { createTtlCache } from '../ttl-cache';
 
 export interface StatsRoutesOptions {
@@ -12,8 +12,6 @@ export interface StatsRoutesOptions {
   readonly cacheTtlMs?: number;
 }
 
-const DEFAULT_WINDOW = '20m';
-const DEFAULT_WINDOW_MS = 20 * 60_000;
 const DEFAULT_TIMESERIES_SPAN_MS = 60 * 60_000;
 
 /** Cache key from the validated raw parameters: "window=20m" is one entry for every client polling it. */
@@ -57,17 +55,10 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
     async (req) => {
       const t = now();
       const p = parseParams(STATS_PARAMS, req.query, t);
-      const raw = req.query as Record<string, unknown>;
-      if (p.window !== undefined && (p.since || p.until)) {
-        throw new BadRequestError('window', raw.window, 'either window or since/until, not both');
-      }
-      checkRange(p.since, p.until, raw.until);
+      const range = resolveStatsRange(p, req.query, t);
       return statsCache.get(cacheKey(req.query), async () => {
-        const since = p.since?.iso ?? new Date(t - (p.window ?? DEFAULT_WINDOW_MS)).toISOString();
-        const until = p.until?.iso ?? null;
-        const result = await queries.stats({ since, until: until ?? undefined, pairs: p.pair ?? [] });
-        const window = p.since ? null : typeof raw.window === 'string' ? raw.window.trim() : DEFAULT_WINDOW;
-        return { since, until, window, generated_at: new Date(t).toISOString(), ...result };
+        const result = await queries.stats({ since: range.since, until: range.until, pairs: p.pair ?? [] });
+        return { since: range.since, until: range.until ?? null, window: range.window, generated_at: new Date(t).toISOString(), ...result };
       });
     },
   );
