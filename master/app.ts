@@ -94,7 +94,7 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
     const redis = createRedis(config.redisUrl, logger, { name: `master-${config.consumerName}` });
     lifecycle.add('redis', () => closeRedis(redis));
 
-    const db = createDb(config.databaseUrl, { poolMax: 10, applicationName: 'tickwatch-master' });
+    const db = createDb(config.databaseUrl, { poolMax: 10, applicationName: 'tickwatch-master', logger });
     lifecycle.add('postgres', () => db.destroy());
 
     await waitForSchema(db, logger, lifecycle);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import { Client } from 'pg';
 import { ConfigError } from './errors';
+import type { Logger } from './logger';
 
 export type { Knex };
 
@@ -37,14 +38,27 @@ export const migrationConfig: Knex.MigratorConfig = {
   tableName: 'knex_migrations',
 };
 
-/** A knex instance over PostgreSQL. Numeric columns come back as exact strings (pg's default). */
-export function createDb(databaseUrl: string, options: { poolMax?: number; applicationName?: string } = {}): Knex {
+/**
+ * A knex instance over PostgreSQL. Numeric columns come back as exact strings (pg's default).
+ * `logger`: knex's own warnings (one multi-line console warning per failed connection attempt during an outage) go to
+ * it at debug level instead of the console; the services log outages once themselves.
+ */
+export function createDb(databaseUrl: string, options: { poolMax?: number; applicationName?: string; logger?: Logger } = {}): Knex {
+  const log = options.logger?.child({ component: 'knex' });
   return knex({
     client: 'pg',
     connection: { connectionString: databaseUrl, application_name: options.applicationName ?? 'tickwatch' },
     pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: 10_000,
     migrations: migrationConfig,
+    ...(log && {
+      log: {
+        warn: (message: unknown) => log.debug({ knex: String(message).split('\n')[0] }, 'knex warning'),
+        error: (message: unknown) => log.debug({ knex: String(message).split('\n')[0] }, 'knex error'),
+        deprecate: (method: unknown, alternative: unknown) => log.debug({ method, alternative }, 'knex deprecation'),
+        debug: (message: unknown) => log.trace({ knex: message }, 'knex debug'),
+      },
+    }),
   });
 }
 
