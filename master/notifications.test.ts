@@ -167,6 +167,34 @@ describe('master notifications', () => {
     }
   });
 
+  it('gives up waiting on a webhook after WEBHOOK_TIMEOUT_MS and retries it', async () => {
+    hook.respond(({ index }) => (index === 0 ? { status: 200, delayMs: 1500 } : 200));
+    master = await start({ NOTIFY: 'webhook', WEBHOOK_TIMEOUT_MS: '300' });
+    const alert = makeAlert();
+    await publishAlert(r.redis, r.keys, alert);
+    const row = await waitFor('the row sent on the second attempt', async () => {
+      const [n] = await notificationsOf(alert.id);
+      return n?.status === 'sent' ? n : null;
+    });
+    expect(row.attempts).toBe(2);
+  });
+
+  it('sends what a previous master left pending, after a restart', async () => {
+    await smtp.stop();
+    master = await start({ NOTIFY: 'email', MAIL_TO: 'ops@example.com', EMAIL_DIGEST_SECONDS: '0' });
+    const alert = makeAlert({ pair: 'BCH-USD' });
+    await publishAlert(r.redis, r.keys, alert);
+    await waitFor('a failed attempt', async () => (await notificationsOf(alert.id))[0]?.attempts >= 1);
+    await master.close();
+    master = undefined;
+
+    await smtp.start();
+    master = await start({ NOTIFY: 'email', MAIL_TO: 'ops@example.com', EMAIL_DIGEST_SECONDS: '0' });
+    const [mail] = await smtp.waitForMails(1, 15_000);
+    expect(mail!.parsed.text).toContain('BCH-USD');
+    await waitFor('the row sent', async () => (await notificationsOf(alert.id))[0]?.status === 'sent');
+  });
+
   it('holds alerts back once a recipient reached EMAIL_MAX_PER_HOUR', async () => {
     master = await start({ NOTIFY: 'email', MAIL_TO: 'capped@example.com', EMAIL_DIGEST_SECONDS: '0', EMAIL_MAX_PER_HOUR: '1' });
     const first = makeAlert();
