@@ -40,8 +40,10 @@ interface TimeseriesAnswer {
 
 /** GET /stats and GET /stats/timeseries, each behind a short in-process cache so many pollers cost one query. */
 export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, { queries, now, cacheTtlMs = 2000 }) => {
-  const statsCache = createTtlCache<StatsAnswer>({ ttlMs: cacheTtlMs });
-  const seriesCache = createTtlCache<TimeseriesAnswer>({ ttlMs: cacheTtlMs });
+  // The serialised body is cached, not the object: a hit costs a lookup, not a JSON.stringify per poller.
+  const statsCache = createTtlCache<string>({ ttlMs: cacheTtlMs });
+  const seriesCache = createTtlCache<string>({ ttlMs: cacheTtlMs });
+  const JSON_TYPE = 'application/json; charset=utf-8';
 
   app.get(
     '/stats',
@@ -52,14 +54,16 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
         response: { 200: STATS_SCHEMA, ...ERROR_RESPONSES },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const t = now();
       const p = parseParams(STATS_PARAMS, req.query, t);
       const range = resolveStatsRange(p, req.query, t);
-      return statsCache.get(cacheKey(req.query), async () => {
+      const body = await statsCache.get(cacheKey(req.query), async () => {
         const result = await queries.stats({ since: range.since, until: range.until, pairs: p.pair ?? [] });
-        return { since: range.since, until: range.until ?? null, window: range.window, generated_at: new Date(t).toISOString(), ...result };
+        const answer: StatsAnswer = { since: range.since, until: range.until ?? null, window: range.window, generated_at: new Date(t).toISOString(), ...result };
+        return JSON.stringify(answer);
       });
+      return reply.type(JSON_TYPE).send(body);
     },
   );
 
@@ -72,7 +76,7 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
         response: { 200: TIMESERIES_SCHEMA, ...ERROR_RESPONSES },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const t = now();
       const p = parseParams(TIMESERIES_PARAMS, req.query, t);
       const raw = req.query as Record<string, unknown>;
@@ -85,13 +89,15 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
       if (buckets > MAX_BUCKETS) {
         throw new BadRequestError('bucket', raw.bucket ?? '1m', `a bucket wide enough for at most ${MAX_BUCKETS} buckets between since and until (this asks for ${buckets})`);
       }
-      return seriesCache.get(cacheKey(req.query), async () => {
+      const body = await seriesCache.get(cacheKey(req.query), async () => {
         const since = p.since?.iso ?? new Date(sinceMs).toISOString();
         const until = p.until?.iso ?? new Date(untilMs).toISOString();
         const points = await queries.timeseries({ since, until, bucketMs, pairs: p.pair ?? [], direction: p.direction });
         const bucket = typeof raw.bucket === 'string' ? raw.bucket.trim() : '1m';
-        return { bucket, since: points[0]?.t ?? since, until, points };
+        const answer: TimeseriesAnswer = { bucket, since: points[0]?.t ?? since, until, points };
+        return JSON.stringify(answer);
       });
+      return reply.type(JSON_TYPE).send(body);
     },
   );
 };
