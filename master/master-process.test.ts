@@ -48,6 +48,23 @@ describe('the master as a process', () => {
     });
   });
 
+  it('npm run db:migrate creates a missing database and applies every migration; a bad DATABASE_URL exits 2 naming it', async () => {
+    const url = `${t.url}_migrate`;
+    try {
+      const migrate = startService('master/migrate.ts', { DATABASE_URL: url });
+      running.push(migrate);
+      expect(await migrate.exited).toBe(0);
+      expect(migrate.output()).toMatch(/created database \w+_migrate/);
+      expect(migrate.output()).toMatch(/applied \d+ migration\(s\):\n {2}20261129000001_create_alerts\.ts\n {2}20261129000002_create_notifications\.ts/);
+      const bad = startService('master/migrate.ts', { DATABASE_URL: 'mysql://127.0.0.1/tickwatch' });
+      running.push(bad);
+      expect(await bad.exited).toBe(2);
+      expect(bad.output()).toMatch(/DATABASE_URL="mysql:\/\/127.0.0.1\/tickwatch" is invalid/);
+    } finally {
+      await t.db.raw(`DROP DATABASE IF EXISTS "${t.name}_migrate" WITH (FORCE)`);
+    }
+  });
+
   it('refuses to start on a database whose migrations are pending, telling to run db:migrate', async () => {
     const empty = await createTestDatabase({ migrate: false });
     try {
