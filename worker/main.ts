@@ -28,7 +28,8 @@ async function main(): Promise<void> {
   lifecycle.add('redis', () => closeRedis(redis));
   const worker = createWorker({ config, logger, redis });
   lifecycle.add('worker', () => worker.stop());
-  exitOnSignals(lifecycle, logger, 15_000);
+  // Long enough for the request in flight (up to its timeout), the bounded alert flush (5 s) and closing Redis.
+  exitOnSignals(lifecycle, logger, config.tickerTimeoutMs + 10_000);
   await worker.start();
 }
 

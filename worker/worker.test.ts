@@ -150,6 +150,22 @@ describe('worker', () => {
       await waitFor('recovery', async () => (await readBotStatus(t.redis, t.keys, pair))?.status === 'ok', { timeoutMs: 10_000 });
     });
 
+    it('logs a run of failures once per backoff step, not once per request', async () => {
+      const pair = 'LOGS-USD';
+      const lines: { level: number; msg: string; consecutiveErrors?: number }[] = [];
+      const captured = createLogger({ name: 'test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line)) } });
+      sim.setScript(pair, ['100', ...Array.from({ length: 40 }, () => ({ fault: 'server-error' as const }))]);
+      // Backoff 100 ms x 2^n, capped at 400 ms: steps 1 (200 ms), 2 (400 ms), then the cap.
+      await start(pair, {}, { logger: captured, maxBackoffMs: 400, unhealthyAfter: 4 });
+      await waitFor('a dozen failed requests', () => sim.countRequests(pair, 500) >= 12, { timeoutMs: 15_000 });
+      const failures = lines.filter((l) => l.level >= 40 && /ticker/.test(l.msg));
+      expect(failures.map((l) => [l.consecutiveErrors, l.msg])).toEqual([
+        [1, 'ticker request failed; backing off'],
+        [2, 'ticker request failed; backoff at its maximum (repeats logged at debug)'],
+        [4, 'ticker keeps failing: bot unhealthy'],
+      ]);
+    });
+
     it('marks an unknown pair invalid-pair and retries it slowly instead of crash-looping', async () => {
       const pair = 'NOPE-USD';
       await start(pair, {}, { invalidPairRetryMs: 700 });

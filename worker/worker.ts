@@ -196,10 +196,16 @@ export function createWorker(deps: WorkerDeps): Worker {
       return { next: 'delay', delayMs: Math.max(outcome.retryAfterMs, config.intervalMs) };
     }
     const { delay, step, capped } = backoffMs(consecutiveErrors);
-    if (step > loggedStep || outcome.kind !== loggedReason) {
+    const becameUnhealthy = consecutiveErrors === unhealthyAfter;
+    if (step > loggedStep || outcome.kind !== loggedReason || becameUnhealthy) {
       const fields = { kind: outcome.kind, reason: outcome.reason, consecutiveErrors, retryInMs: delay, status: state() };
-      if (consecutiveErrors >= unhealthyAfter) log.error(fields, capped ? 'ticker still failing; backoff at its maximum (further failures logged at debug)' : 'ticker failing; bot unhealthy');
-      else log.warn(fields, 'ticker request failed; backing off');
+      const message = becameUnhealthy
+        ? 'ticker keeps failing: bot unhealthy'
+        : capped
+          ? 'ticker request failed; backoff at its maximum (repeats logged at debug)'
+          : 'ticker request failed; backing off';
+      if (consecutiveErrors >= unhealthyAfter) log.error(fields, message);
+      else log.warn(fields, message);
       loggedStep = step;
       loggedReason = outcome.kind;
     } else {
