@@ -20,8 +20,11 @@ import { describeError } from '../shared/errors';
  * than stopping; it goes back to the shared budget as soon as Redis answers.
  */
 export interface RateBudget {
-  /** Waits until this worker may send one ticker request, or until `signal` aborts. Never rejects. */
-  acquire(signal: AbortSignal): Promise<BudgetGrant>;
+  /**
+   * Waits until this worker may send one ticker request, or until `signal` aborts. Never rejects.
+   * `onWait` is told each wait before it starts (so a long wait can be reported in the heartbeat first).
+   */
+  acquire(signal: AbortSignal, onWait?: (waitMs: number) => void): Promise<BudgetGrant>;
   /** Reports a 429: every worker on this Redis pauses for `retryAfterMs`. Never rejects. */
   pause(retryAfterMs: number): Promise<void>;
 }
@@ -148,7 +151,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
   };
 
   return {
-    async acquire(signal) {
+    async acquire(signal, onWait) {
       const started = Date.now();
       const mode = deps.limit > 0 ? 'shared' : 'off';
       // Bounded: a pause that keeps being extended is waited out, a broken Redis falls through to local mode.
@@ -163,6 +166,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
           return { mode: 'local', waitedMs: Date.now() - started, aborted: false };
         }
         if (waitMs <= 0) return { mode, waitedMs: Date.now() - started, aborted: false };
+        onWait?.(waitMs);
         if (await sleep(waitMs, signal)) return { mode, waitedMs: Date.now() - started, aborted: true };
         // A 429 elsewhere may have paused the fleet while this worker waited for its slot.
         let pauseLeft: number;
@@ -173,6 +177,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
           return { mode: 'local', waitedMs: Date.now() - started, aborted: false };
         }
         if (pauseLeft <= 0) return { mode, waitedMs: Date.now() - started, aborted: false };
+        onWait?.(pauseLeft);
         if (await sleep(pauseLeft, signal)) return { mode, waitedMs: Date.now() - started, aborted: true };
       }
       return { mode, waitedMs: Date.now() - started, aborted: false };

@@ -244,7 +244,13 @@ export function createWorker(deps: WorkerDeps): Worker {
   };
 
   const tick = async (signal: AbortSignal): Promise<TickResult> => {
-    const grant = await budget.acquire(signal);
+    const grant = await budget.acquire(signal, (waitMs) => {
+      // A long wait for the shared budget is reported before it starts, so the heartbeat never expires during it.
+      if (waitMs <= config.intervalMs / 10) return;
+      rateLimited = true;
+      nextDelayMs = waitMs;
+      void heartbeat();
+    });
     if (grant.aborted) return { next: 'on-schedule' };
     const requestAt = Date.now();
     if (lastRequestAt !== undefined) effectiveIntervalMs = requestAt - lastRequestAt;
