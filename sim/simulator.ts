@@ -199,7 +199,7 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     return undefined;
   };
 
-  /** True when this IP is over the limit; counts the request otherwise. Rejected requests are not counted. */
+  /** Seconds to wait (Retry-After) when this IP is over the limit; otherwise counts the request and returns null. Rejected requests are not counted. */
   const overLimit = (ip: string, now: number): number | null => {
     if (rateLimit <= 0) return null;
     const list = hits.get(ip) ?? [];
