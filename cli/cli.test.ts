@@ -87,6 +87,12 @@ describe('npm run alerts', () => {
     expect(out).toContain('140.5');
   });
 
+  it('exits 1 with one line naming the failure when the database is unreachable', async () => {
+    const proc = startService('cli/main.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/tickwatch' }, ['--limit', '1']);
+    expect(await proc.exited).toBe(1);
+    expect(proc.output().trim()).toMatch(/^alerts: .*ECONNREFUSED/);
+  });
+
   it('exits 2 with a clear message for a bad flag value', async () => {
     const { code, out } = await cli(['--since', 'yesterday']);
     expect(code).toBe(2);

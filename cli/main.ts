@@ -33,7 +33,8 @@ async function main(): Promise<number> {
 
   // Logs (Redis reconnects and the like) go to stderr: stdout carries the CSV or JSON.
   const logger = createLogger({ name: 'alerts-cli', level: 'warn', pretty: false, destination: pino.destination(2) });
-  const db = createDb(config.DATABASE_URL, { poolMax: 2, applicationName: 'tickwatch-cli' });
+  // With a logger knex's own warnings go to stderr through it, never onto stdout between CSV rows.
+  const db = createDb(config.DATABASE_URL, { poolMax: 2, applicationName: 'tickwatch-cli', logger });
   let redis: Redis | undefined;
   // `| head` closes stdout early: that is the reader's choice, not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -107,7 +107,7 @@ describe('GET /ready', () => {
 
   it('answers 503 naming Postgres when it is unreachable, and data routes answer 503 rather than 500', async () => {
     // Port 1 on loopback: nothing listens there, so every connection is refused.
-    const deadDb = createDb('postgres://postgres@127.0.0.1:1/tickwatch', { poolMax: 1 });
+    const deadDb = createDb('postgres://postgres@127.0.0.1:1/tickwatch', { poolMax: 1, logger });
     try {
       const app = await makeApp({ db: deadDb });
       const res = await app.inject({ url: '/ready' });
