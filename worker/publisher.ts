@@ -52,6 +52,8 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
   let closed = false;
   let failing = false;
   let retryTimer: NodeJS.Timeout | undefined;
+  /** The alert whose MULTI is on the wire: an overflow never drops it (it may already be published). */
+  let sending: AlertMessage | undefined;
   const idleWaiters = new Set<() => void>();
 
   const notifyIdle = () => {
@@ -90,16 +92,16 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
     try {
       while (queue.length > 0 && !closed) {
         const alert = queue[0]!;
+        sending = alert;
         try {
           await sendOne(alert);
-          // The head may have been dropped by an overflow while the MULTI was in flight.
-          if (queue[0] === alert) queue.shift();
+          queue.shift();
           published++;
           if (failing) logger.info({ queued: queue.length }, 'redis is back: publishing queued alerts');
           failing = false;
         } catch (err) {
           if ((err as { permanent?: boolean }).permanent) {
-            if (queue[0] === alert) queue.shift();
+            queue.shift();
             dropped++;
             logger.error({ alertId: alert.id, err: describeError(err) }, 'redis rejected the alert; dropped');
             continue;
@@ -111,6 +113,7 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
         }
       }
     } finally {
+      sending = undefined;
       draining = false;
       notifyIdle();
     }
@@ -128,7 +131,7 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
       }
       queue.push(alert);
       while (queue.length > deps.queueMax) {
-        const oldest = queue.shift()!;
+        const [oldest] = queue.splice(queue[0] === sending && queue.length > 1 ? 1 : 0, 1) as [AlertMessage];
         dropped++;
         logger.warn({ alertId: oldest.id, observedAt: oldest.observedAt, dropped, queueMax: deps.queueMax }, 'alert queue full: dropped the oldest alert');
       }
