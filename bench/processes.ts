@@ -21,10 +21,11 @@ const TAIL_MAX = 256 * 1024;
  * `compiled: true` the `tsc` output `node dist/<entry>.js`. Output is kept as a bounded tail, since a bench run can log
  * hundreds of thousands of lines.
  */
-export function spawnEntry(entry: string, env: Record<string, string>, options: { compiled?: boolean; args?: string[] } = {}): BenchProcess {
-  const args = options.compiled
+export function spawnEntry(entry: string, env: Record<string, string>, options: { compiled?: boolean; args?: string[]; nodeArgs?: string[] } = {}): BenchProcess {
+  const args = [...(options.nodeArgs ?? [])];
+  args.push(...(options.compiled
     ? [path.join(REPO_ROOT, 'dist', entry.replace(/\.ts$/, '.js'))]
-    : ['--import', 'tsx', path.join(REPO_ROOT, entry)];
+    : ['--import', 'tsx', path.join(REPO_ROOT, entry)]));
   const child = spawn(process.execPath, [...args, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production', ...env },
