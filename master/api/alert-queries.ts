@@ -279,7 +279,8 @@ export function createAlertQueries(db: Knex): AlertQueries {
         extra += ' AND pair = ANY(?::text[])';
         bindings.push(pairs);
       }
-      const result = await db.raw<{ rows: (PairStats & { pair: string })[] }>(
+      // GROUPING SETS adds the overall row (pair NULL) in the same scan, computed exactly by Postgres.
+      const result = await db.raw<{ rows: (PairStats & { pair: string | null })[] }>(
         `SELECT pair,
                 count(*)::int AS count,
                 (count(*) FILTER (WHERE direction = 'up'))::int AS up,
@@ -288,12 +289,14 @@ export function createAlertQueries(db: Knex): AlertQueries {
                 ${isoColumn('max(observed_at)', 'last_alert_at')}
            FROM alerts
           WHERE observed_at >= ?::timestamptz${extra}
-          GROUP BY pair
-          ORDER BY pair`,
+          GROUP BY GROUPING SETS ((pair), ())
+          ORDER BY pair NULLS FIRST`,
         bindings as Knex.RawBinding[],
       );
       const rows = result.rows.map((r) => ({ ...r, last_alert_at: r.last_alert_at ? trimMicros(r.last_alert_at) : null }));
-      return { overall: summarise(rows), pairs: rows };
+      const overall = rows.find((r) => r.pair === null);
+      const { pair: _overall, ...overallStats } = overall ?? { pair: null, ...EMPTY_STATS };
+      return { overall: overallStats, pairs: rows.filter((r): r is PairStats & { pair: string } => r.pair !== null) };
     },
 
     async timeseries({ since, until, bucketMs, pairs, direction }) {
@@ -331,35 +334,7 @@ export function createAlertQueries(db: Knex): AlertQueries {
   };
 }
 
-function summarise(rows: readonly PairStats[]): PairStats {
-  let maxAbs: string | null = null;
-  let last: string | null = null;
-  for (const r of rows) {
-    if (r.max_abs_change_percent !== null && (maxAbs === null || compareDecimals(r.max_abs_change_percent, maxAbs) > 0)) maxAbs = r.max_abs_change_percent;
-    if (r.last_alert_at !== null && (last === null || Date.parse(r.last_alert_at) > Date.parse(last) || (r.last_alert_at > last && Date.parse(r.last_alert_at) === Date.parse(last)))) last = r.last_alert_at;
-  }
-  return {
-    count: rows.reduce((n, r) => n + r.count, 0),
-    up: rows.reduce((n, r) => n + r.up, 0),
-    down: rows.reduce((n, r) => n + r.down, 0),
-    max_abs_change_percent: maxAbs,
-    last_alert_at: last,
-  };
-}
-
-/** Compares two non-negative plain decimal strings exactly. */
-function compareDecimals(a: string, b: string): number {
-  const [ai = '', af = ''] = a.split('.');
-  const [bi = '', bf = ''] = b.split('.');
-  const ia = ai.replace(/^0+(?=\d)/, '');
-  const ib = bi.replace(/^0+(?=\d)/, '');
-  if (ia.length !== ib.length) return ia.length - ib.length;
-  if (ia !== ib) return ia < ib ? -1 : 1;
-  const width = Math.max(af.length, bf.length);
-  const fa = af.padEnd(width, '0');
-  const fb = bf.padEnd(width, '0');
-  return fa === fb ? 0 : fa < fb ? -1 : 1;
-}
+const EMPTY_STATS: PairStats = { count: 0, up: 0, down: 0, max_abs_change_percent: null, last_alert_at: null };
 
 /** Deliveries whose batch carried this alert (the outbox of migration 20261129000002, searched by its GIN index). */
 async function readNotifications(db: Knex, alertId: string): Promise<NotificationItem[]> {

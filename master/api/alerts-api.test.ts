@@ -364,6 +364,11 @@ describe('GET /stats and /stats/timeseries', () => {
     expect(body.pairs.map((p) => p.pair)).toEqual(['DOGE-EUR']);
   });
 
+  it('answers zeros and no pairs for a range without alerts', async () => {
+    const res = await get('/stats?since=2001-01-01&until=2001-01-02');
+    expect(res.json()).toMatchObject({ overall: { count: 0, up: 0, down: 0, max_abs_change_percent: null, last_alert_at: null }, pairs: [] });
+  });
+
   it('answers zero-filled buckets that add up to the alerts in range', async () => {
     const res = await get(`/stats/timeseries?bucket=5m&since=${since}&until=${until}&pair=ETH-USD`);
     expect(res.status).toBe(200);

@@ -9,7 +9,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Routes anyone may call: liveness/readiness probes, and the dashboard's static page and assets (no data in them). */
 const PUBLIC_ROUTES = new Set(['/health', '/ready', '/']);
-const PUBLIC_PREFIXES = ['/dashboard/', '/dashboard'];
 /** EventSource cannot send headers, so the live feed alone also accepts `?token=`. */
 const QUERY_TOKEN_ROUTES = new Set(['/events']);
 
@@ -27,7 +26,7 @@ export function tokenMatches(given: string, expected: Buffer): boolean {
 
 export function isPublicRoute(routeUrl: string | undefined): boolean {
   if (routeUrl === undefined) return false;
-  return PUBLIC_ROUTES.has(routeUrl) || PUBLIC_PREFIXES.some((p) => routeUrl === p || (p.endsWith('/') && routeUrl.startsWith(p)));
+  return PUBLIC_ROUTES.has(routeUrl) || routeUrl === '/dashboard' || routeUrl.startsWith('/dashboard/');
 }
 
 /** Returns the `onRequest` hook enforcing the token, or undefined when no token is configured. */
