@@ -7,13 +7,21 @@ import { loadSimConfig } from './config';
 import { parseSimScript } from './script';
 import { createTickerSimulator } from './simulator';
 
+function readScript(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`SIM_SCRIPT=${file} cannot be read: ${describeError(err)}`);
+  }
+}
+
 async function main(): Promise<void> {
   loadDotenv({ quiet: true });
   let config;
   let script;
   try {
     config = loadSimConfig(process.env, process.argv.slice(2));
-    script = config.scriptPath ? parseSimScript(readFileSync(config.scriptPath, 'utf8'), `SIM_SCRIPT=${config.scriptPath}`) : undefined;
+    script = config.scriptPath ? parseSimScript(readScript(config.scriptPath), `SIM_SCRIPT=${config.scriptPath}`) : undefined;
   } catch (err) {
     process.stderr.write(`${err instanceof ConfigError ? err.message : `Invalid configuration: ${describeError(err)}`}\n`);
     process.exit(2);
