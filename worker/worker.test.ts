@@ -123,6 +123,32 @@ describe('worker', () => {
       return worker.start();
     };
 
+    it('heartbeats its status and records every valid price in the tick stream', async () => {
+      const pair = 'TICK-USD';
+      sim.setPrice(pair, '42.5', '42.4');
+      await start(pair, { PRICE_FIELD: 'mid', BOT_ID: 'tick-bot' });
+      await waitFor('three ticks', async () => (await t.redis.xlen(t.keys.ticks(pair))) >= 3);
+      const [[, fields]] = (await t.redis.xrange(t.keys.ticks(pair), '-', '+', 'COUNT', 1)) as [[string, string[]]];
+      const tick = Object.fromEntries(fields.map((v, i) => (i % 2 === 0 ? [v, fields[i + 1]] : [])).filter((e) => e.length));
+      expect(tick).toEqual({ price: '42.45', ask: '42.5', bid: '42.4', at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), botId: 'tick-bot' });
+      const status = await readBotStatus(t.redis, t.keys, 'tick-bot');
+      expect(status).toMatchObject({
+        botId: 'tick-bot',
+        pair,
+        status: 'ok',
+        stale: false,
+        lastPrice: '42.45',
+        referencePrice: '42.45',
+        consecutiveErrors: 0,
+        ttlMs: 15_000,
+        rateLimited: false,
+        alertsDropped: 0,
+        config: { botId: 'tick-bot', pair, priceField: 'mid', intervalMs: 100 },
+      });
+      expect(await t.redis.pttl(t.keys.botStatus('tick-bot'))).toBeGreaterThan(10_000);
+      expect(await t.redis.sismember(t.keys.pairsSet, pair)).toBe(1);
+    });
+
     it('raises no false alert, keeps the reference, and recovers to ok', async () => {
       const pair = 'FAULT-USD';
       const faults: ScriptStep[] = (
