@@ -6,9 +6,10 @@ describe('ticker client (against the simulator)', () => {
   let sim: TickerSimulator;
   let client: TickerClient;
   beforeEach(async () => {
+    // Generous timeout: CI machines are loaded, and only the hang case should ever reach it.
     sim = await createTickerSimulator({ pairs: { 'BTC-USD': '100' }, volatilityPercent: '0', rateLimit: 0 });
     sim.setPrice('BTC-USD', '100.5', '99.5');
-    client = createTickerClient({ baseUrl: sim.url, pair: 'BTC-USD', timeoutMs: 300, defaultRetryAfterMs: 12_000 });
+    client = createTickerClient({ baseUrl: sim.url, pair: 'BTC-USD', timeoutMs: 2000, defaultRetryAfterMs: 12_000 });
   });
   afterEach(async () => {
     client.close();
@@ -22,7 +23,7 @@ describe('ticker client (against the simulator)', () => {
   it.each([
     ['server-error', 'transient', /500 internal_server_error/],
     ['reset', 'transient', /network error/],
-    ['hang', 'transient', /timed out after 300 ms/],
+    ['hang', 'transient', /timed out after 2000 ms/],
     ['malformed', 'bad-answer', /not JSON/],
     ['array-body', 'bad-answer', /an array/],
     ['zero', 'bad-answer', /ask is not a positive plain decimal string \(got "0"\)/],
@@ -45,7 +46,7 @@ describe('ticker client (against the simulator)', () => {
   });
 
   it('classifies an unknown pair as invalid-pair', async () => {
-    const other = createTickerClient({ baseUrl: sim.url, pair: 'NOPE-USD', timeoutMs: 300 });
+    const other = createTickerClient({ baseUrl: sim.url, pair: 'NOPE-USD', timeoutMs: 2000 });
     expect(await other.fetchQuote()).toMatchObject({ kind: 'invalid-pair' });
     other.close();
   });
