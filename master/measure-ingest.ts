@@ -5,10 +5,10 @@ import pino from 'pino';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PoolClient } from 'pg';
 import { newAlertId, serializeAlert, type AlertMessage } from '../shared/alert';
-import { createDb, ensureDatabase, migrateLatest, type Knex } from '../shared/db';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/db';
 import { createLogger } from '../shared/logger';
 import { loadMasterConfig } from '../shared/master-config';
-import { createRedis } from '../shared/redis';
+import { createRedis, deleteKeysWithPrefix } from '../shared/redis';
 import { createRedisKeys } from '../shared/redis-keys';
 import { createAlertRepository, toAlertRow } from './alert-repository';
 import { createMaster } from './app';
@@ -108,15 +108,8 @@ async function main(): Promise<void> {
     await master.close();
   } finally {
     await db.destroy();
-    const admin = createDb(new URL('/postgres', databaseUrl).toString(), { poolMax: 1 });
-    await admin.raw(`DROP DATABASE IF EXISTS "${new URL(databaseUrl).pathname.slice(1)}" WITH (FORCE)`);
-    await admin.destroy();
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (found.length) await redis.del(...found);
-    } while (cursor !== '0');
+    await dropDatabase(databaseUrl);
+    await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
   }
 }

@@ -40,3 +40,14 @@ export async function closeRedis(redis: Redis): Promise<void> {
     redis.disconnect();
   }
 }
+
+/** Deletes every key that starts with `prefix` (SCAN + UNLINK, never KEYS). For tests and tools that own a prefix. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  if (prefix === '') throw new Error('refusing to delete every key: the prefix is empty');
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (found.length) await redis.unlink(...found);
+  } while (cursor !== '0');
+}

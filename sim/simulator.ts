@@ -4,6 +4,7 @@ import { PAIR_RE } from '../shared/alert';
 import { Decimal, parsePositiveDecimal } from '../shared/decimal';
 import type { Logger } from '../shared/logger';
 import { SimScriptSchema, type Fault, type FaultKind, type ScriptStep, type SimScript } from './script';
+import { createSeededRandom } from './random';
 
 /** How the simulator is set up. Everything is optional; the defaults give a quiet, fault-free BTC-USD and ETH-USD. */
 export interface TickerSimulatorOptions {
@@ -94,18 +95,6 @@ const STATUS_CODES: Record<number, string> = {
   504: 'gateway_timeout',
 };
 
-/** Deterministic PRNG (mulberry32): the simulator must be reproducible from a seed. */
-function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Digits after the point for a simulated price: about 8 significant digits, at least 2, at most 18. */
 function decimalsFor(price: Decimal): number {
   const intDigits = price.gte(1) ? price.trunc().toFixed().length : 0;
@@ -119,7 +108,7 @@ function decimalsFor(price: Decimal): number {
  */
 export async function createTickerSimulator(options: TickerSimulatorOptions = {}): Promise<TickerSimulator> {
   const logger = options.logger;
-  const random = createRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const random = createSeededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 32));
   const volatility = new Decimal(options.volatilityPercent ?? '0.05').div(100);
   const spread = new Decimal(options.spreadPercent ?? '0.02').div(100);
   const stepMs = options.stepMs ?? 1000;

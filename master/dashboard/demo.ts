@@ -14,12 +14,13 @@ import { createDb, ensureDatabase, migrateLatest } from '../../shared/db';
 import { writeBotStatus, type BotState, type BotStatus } from '../../shared/fleet-status';
 import { createLifecycle, exitOnSignals } from '../../shared/lifecycle';
 import { createLogger } from '../../shared/logger';
-import { closeRedis, createRedis, type Redis } from '../../shared/redis';
+import { closeRedis, createRedis, deleteKeysWithPrefix, type Redis } from '../../shared/redis';
 import { createRedisKeys, type RedisKeys } from '../../shared/redis-keys';
 import { decide } from '../../worker/detector';
 import { createAlertRepository, type AlertRepository } from '../alert-repository';
 import { createApiServer } from '../api/server';
 import { createMetrics } from '../metrics';
+import { createSeededRandom } from '../../sim/random';
 
 const TICK_MS = 2000;
 const SEED_STEP_MS = 5000;
@@ -46,18 +47,6 @@ function bot(pair: string, start: number, thresholdPercent: string, sigma: numbe
     price: start,
     reference: null,
     published: 0,
-  };
-}
-
-/** A seeded PRNG (mulberry32): the same demo every run. */
-function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -122,15 +111,6 @@ async function writeHeartbeat(redis: Redis, keys: RedisKeys, b: DemoBot, now: nu
   await writeBotStatus(redis, keys, status);
 }
 
-async function wipe(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
-}
-
 async function store(repo: AlertRepository, redis: Redis, keys: RedisKeys, alerts: AlertMessage[], publish: boolean): Promise<void> {
   if (alerts.length === 0) return;
   const inserted = new Set(await repo.insertMany(alerts));
@@ -161,10 +141,10 @@ async function main(): Promise<void> {
   await db('alerts').del();
   const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', logger, { name: 'demo' });
   lifecycle.add('redis', () => closeRedis(redis));
-  await wipe(redis, keys.prefix);
+  await deleteKeysWithPrefix(redis, keys.prefix);
   const repo = createAlertRepository(db);
 
-  const random = createRandom(7);
+  const random = createSeededRandom(7);
   const bots = [
     bot('BTC-USD', 91_250, '0.15', 0.0004, 'ok'),
     bot('ETH-USD', 3_020, '0.1', 0.0005, 'ok'),

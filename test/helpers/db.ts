@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { createDb, ensureDatabase, migrateLatest, type Knex } from '../../shared/db';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../../shared/db';
 
 /** The server tests run against. Override with TEST_PG_URL (a URL without a database path). */
 export const TEST_PG_SERVER = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
@@ -12,7 +11,7 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database for one test file; `drop()` removes it (terminating leftover connections). */
+/** A fresh, migrated database for one test file; `drop()` removes it (closing leftover connections). */
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `tw_test_${randomBytes(6).toString('hex')}`;
   const url = `${TEST_PG_SERVER}/${name}`;
@@ -25,14 +24,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     db,
     async drop() {
       await db.destroy();
-      const admin = new Client({ connectionString: `${TEST_PG_SERVER}/postgres` });
-      await admin.connect();
-      try {
-        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-        await admin.query(`DROP DATABASE IF EXISTS "${name}"`);
-      } finally {
-        await admin.end();
-      }
+      await dropDatabase(url);
     },
   };
 }

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Knex } from '../../shared/db';
+import { createSeededRandom } from '../../sim/random';
 
 /**
  * Bulk fixture alerts for tests and the bench: deterministic (seeded), plausible rows generated lazily and loaded with
@@ -46,18 +47,6 @@ export interface FixtureOptions {
 const DEFAULT_PAIRS = ['BTC-USD', 'ETH-USD', 'XRP-USD', 'SOL-EUR'];
 const BASE_PRICE: Record<string, number> = { 'BTC-USD': 65_000, 'ETH-USD': 3_400, 'XRP-USD': 0.62, 'SOL-EUR': 140 };
 
-/** mulberry32: small, fast and good enough for fixture data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function uuidFrom(random: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
   hex[12] = '4';
@@ -68,7 +57,7 @@ function uuidFrom(random: () => number): string {
 
 /** Generates `count` fixture alerts lazily. Change magnitudes are mostly near the threshold with a long tail. */
 export function* generateFixtureAlerts(options: FixtureOptions): Generator<FixtureAlert> {
-  const random = prng(options.seed ?? 1);
+  const random = createSeededRandom(options.seed ?? 1);
   const pairs = options.pairs ?? DEFAULT_PAIRS;
   const weights = options.pairWeights ?? pairs.map(() => 1);
   const totalWeight = weights.reduce((a, b) => a + b, 0);

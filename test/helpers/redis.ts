@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
+import { deleteKeysWithPrefix } from '../../shared/redis';
 import { createRedisKeys, type RedisKeys } from '../../shared/redis-keys';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -25,12 +26,7 @@ export async function createTestRedis(): Promise<TestRedis> {
     keys: createRedisKeys(prefix),
     redis,
     async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length) await redis.del(...found);
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       // quit() rather than disconnect(): disconnect leaves ioredis's reconnect timer behind and jest cannot exit.
       await redis.quit();
     },
