@@ -9,23 +9,13 @@ import { TEST_PG_SERVER } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
+import { freePort } from '../test/helpers/net';
 
 /**
  * `npm run demo` for real: the runner reads docker-compose.yml, migrates a database, starts the simulator, the master and
  * one worker per pair as processes, and stops them all on SIGTERM. Isolated from other tests through the variables the
  * compose file interpolates (POSTGRES_DB, REDIS_KEY_PREFIX, API_PORT, SIM_PORT).
  */
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function alive(pid: number): boolean {
   try {

@@ -3,7 +3,8 @@ import { createRedisKeys } from '../shared/redis-keys';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import { startService, type ServiceProcess } from '../test/helpers/process';
 import { waitFor } from '../test/helpers/wait';
-import { describeAlert, freePort, readAlertStream, startPrivateRedis, type PrivateRedis } from './test-support';
+import { startOwnRedis, type OwnRedisServer } from '../test/helpers/redis-server';
+import { describeAlert, readAlertStream } from './test-support';
 
 /** Prices that each move 2 % from the one before: with a 1 % threshold in last-alert mode, every step alerts. */
 function climbing(from: number, count: number): string[] {
@@ -13,7 +14,7 @@ function climbing(from: number, count: number): string[] {
 
 describe('when Redis restarts while the worker runs (a real worker process, a private redis-server)', () => {
   let sim: TickerSimulator;
-  let server: PrivateRedis | undefined;
+  let server: OwnRedisServer | undefined;
   let worker: ServiceProcess | undefined;
   let client: Redis | undefined;
   const keys = createRedisKeys('restart:');
@@ -22,13 +23,12 @@ describe('when Redis restarts while the worker runs (a real worker process, a pr
   afterAll(async () => {
     await worker?.stop();
     await client?.quit().catch(() => undefined);
-    await server?.stop();
+    await server?.destroy();
     await sim?.close();
   });
 
   it('queues the alerts raised while Redis is down and publishes each exactly once, in order, when it is back', async () => {
-    const port = await freePort();
-    server = await startPrivateRedis(port);
+    server = await startOwnRedis({ persistence: 'none' });
     sim = await createTickerSimulator({ pairs: {}, rateLimit: 0 });
     const prices = climbing(100, 25);
     const served = (n: number) => () => sim.countRequests(pair, 200) >= n;
@@ -56,14 +56,14 @@ describe('when Redis restarts while the worker runs (a real worker process, a pr
     await client!.quit();
 
     // Phase 2, Redis down (no persistence: its data is gone for good): 10 more prices -> 10 alerts, queued.
-    await server.stop();
+    await server.stop('SIGTERM');
     const servedBefore = sim.countRequests(pair, 200);
     sim.setScript(pair, prices.slice(8, 18));
     await waitFor('phase 2 prices served', served(servedBefore + 12), { timeoutMs: 15_000 });
     await worker.waitForOutput('cannot publish alerts; queueing them until redis is back');
 
     // Phase 3, Redis back on the same port: the queue drains, then 7 more prices -> 7 alerts.
-    server = await startPrivateRedis(port);
+    await server.start();
     await worker.waitForOutput('redis is back: publishing queued alerts', 15_000);
     const servedAfter = sim.countRequests(pair, 200);
     sim.setScript(pair, prices.slice(18));

@@ -1,10 +1,7 @@
-import net from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
 import Redis from 'ioredis';
 import { parseAlertMessage, type AlertMessage } from '../shared/alert';
 import type { RedisKeys } from '../shared/redis-keys';
 import { loadWorkerConfig, type WorkerConfig } from '../shared/worker-config';
-import { waitFor } from '../test/helpers/wait';
 
 /** Test-only helpers shared by the worker's test files. */
 
@@ -37,56 +34,4 @@ export const describeAlert = (a: AlertMessage) => `${a.direction} ${a.price} vs 
 
 export function workerConfig(env: Record<string, string>): WorkerConfig {
   return loadWorkerConfig({ LOG_LEVEL: 'silent', ...env });
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A private, non-persistent redis-server on `port`, stopped by pid. */
-export interface PrivateRedis {
-  readonly url: string;
-  readonly child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** One raw PING over TCP (no client library: nothing lingers after a refused connection). */
-function pingOnce(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let answer = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      answer += chunk.toString();
-      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
-    });
-  });
-}
-
-export async function startPrivateRedis(port: number): Promise<PrivateRedis> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `redis://127.0.0.1:${port}`;
-  await waitFor(`redis-server on ${port}`, () => pingOnce(port));
-  return {
-    url,
-    child,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }

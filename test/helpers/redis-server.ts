@@ -4,7 +4,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { freePort } from './net';
 import { waitFor } from './wait';
+
+export { freePort };
 
 /** Persistence of a test-owned Redis. */
 export type RedisPersistence =
@@ -27,18 +30,6 @@ export interface OwnRedisServer {
   start(): Promise<void>;
   /** Stops it if running and removes its directory. */
   destroy(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1 (asks the kernel, then releases it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /**
