@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, fstatSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export const REPO_ROOT = path.join(__dirname, '..');
@@ -18,60 +20,62 @@ const TAIL_MAX = 256 * 1024;
 
 /**
  * Runs one of our entry points as a real process: `node --import tsx <entry>.ts` (as `npm run` does), or with
- * `compiled: true` the `tsc` output `node dist/<entry>.js`. Output is kept as a bounded tail, since a bench run can log
- * hundreds of thousands of lines.
+ * `compiled: true` the `tsc` output `node dist/<entry>.js`.
+ *
+ * Its stdout and stderr go to a file, not a pipe: a service logging a line per alert into a pipe that the busy bench
+ * process drains late would block on a full pipe (pino writes synchronously) and the bench would measure itself.
+ * `tail()` and `waitForOutput` read the end of that file; it is deleted when the process has exited and been stopped.
  */
 export function spawnEntry(entry: string, env: Record<string, string>, options: { compiled?: boolean; args?: string[]; nodeArgs?: string[] } = {}): BenchProcess {
   const args = [...(options.nodeArgs ?? [])];
-  args.push(...(options.compiled
-    ? [path.join(REPO_ROOT, 'dist', entry.replace(/\.ts$/, '.js'))]
-    : ['--import', 'tsx', path.join(REPO_ROOT, entry)]));
+  args.push(...(options.compiled ? [path.join(REPO_ROOT, 'dist', entry.replace(/\.ts$/, '.js'))] : ['--import', 'tsx', path.join(REPO_ROOT, entry)]));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tw-bench-'));
+  const file = path.join(dir, 'output.log');
+  const fd = openSync(file, 'a+');
   const child = spawn(process.execPath, [...args, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
   });
-  let out = '';
-  const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.length > TAIL_MAX * 2) out = out.slice(-TAIL_MAX);
-    for (const l of listeners) l();
+  const tail = () => {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, TAIL_MAX);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString('utf8');
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  };
   return {
     child,
     pid: child.pid ?? -1,
-    tail: () => out.slice(-TAIL_MAX),
+    tail: () => (removed ? '' : tail()),
     exited,
-    waitForOutput(text, timeoutMs = 20_000) {
-      const matches = () => (typeof text === 'string' ? out.includes(text) : text.test(out));
-      if (matches()) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const done = (err?: Error) => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          if (err) reject(err);
-          else resolve();
-        };
-        const timer = setTimeout(() => done(new Error(`timed out waiting for ${String(text)} from ${entry}:\n${out.slice(-2000)}`)), timeoutMs);
-        const check = () => {
-          if (matches()) done();
-        };
-        listeners.add(check);
-        void exited.then((code) => {
-          if (!matches()) done(new Error(`${entry} exited (${code}) before printing ${String(text)}:\n${out.slice(-2000)}`));
-        });
-      });
+    async waitForOutput(text, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const out = tail();
+        if (typeof text === 'string' ? out.includes(text) : text.test(out)) return;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${entry} exited before printing ${String(text)}:\n${out.slice(-2000)}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${String(text)} from ${entry}:\n${out.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+        await exited;
+        clearTimeout(timer);
+      }
       const code = await exited;
-      clearTimeout(timer);
+      remove();
       return code;
     },
   };
