@@ -3,7 +3,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
 import Redis from 'ioredis';
-import { createDb, ensureDatabase, migrateLatest, type Knex } from '../shared/db';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/db';
+import { deleteKeysWithPrefix } from '../shared/redis';
 import { createRedisKeys, type RedisKeys } from '../shared/redis-keys';
 
 /** Where the bench runs: the same local services the tests use. */
@@ -30,17 +31,6 @@ export interface BenchDatabase {
   close(): Promise<void>;
 }
 
-async function dropDatabase(pgServer: string, name: string): Promise<void> {
-  const admin = new Client({ connectionString: `${pgServer}/postgres` });
-  await admin.connect();
-  try {
-    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-    await admin.query(`DROP DATABASE IF EXISTS "${name}"`);
-  } finally {
-    await admin.end();
-  }
-}
-
 /** Opens (creating and migrating if needed) the database `name`. */
 export async function openDatabase(targets: BenchTargets, name: string, poolMax = 10): Promise<BenchDatabase> {
   const url = `${targets.pgServer}/${name}`;
@@ -56,7 +46,7 @@ export async function openDatabase(targets: BenchTargets, name: string, poolMax 
     close,
     async drop() {
       await close();
-      await dropDatabase(targets.pgServer, name);
+      await dropDatabase(url);
     },
   };
 }
@@ -87,11 +77,9 @@ export async function dropStaleCaches(targets: BenchTargets, kind: string, keep:
   } finally {
     await admin.end();
   }
-  for (const name of stale) await dropDatabase(targets.pgServer, name);
+  for (const name of stale) await dropDatabase(`${targets.pgServer}/${name}`);
   return stale;
 }
-
-export { dropDatabase };
 
 export interface BenchRedis {
   readonly prefix: string;
@@ -111,12 +99,7 @@ export async function benchRedis(targets: BenchTargets): Promise<BenchRedis> {
     keys: createRedisKeys(prefix),
     redis,
     async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length) await redis.unlink(...found);
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(redis, prefix);
       await redis.quit();
     },
   };
