@@ -8,7 +8,7 @@ import { ALERT_CONSUMER_GROUP } from '../shared/redis-keys';
 import { fillStreams } from '../test/helpers/alerts';
 import { benchAlerts, benchPairs, COPY_COLUMNS, copyLine } from './alerts';
 import type { Section, SectionContext } from './context';
-import { spawnEntry } from './processes';
+import { startBenchMaster } from './processes';
 import { sampleProcess } from './proc-stat';
 import { figure } from './report';
 import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from './resources';
@@ -44,15 +44,7 @@ async function acknowledged(r: BenchRedis, pairs: readonly string[]): Promise<nu
 async function measureMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRedis, alerts: readonly AlertMessage[]) {
   ctx.log(`ingest: filling ${alerts.length} alerts into the durable streams`);
   await fillStreams(r.redis, r.keys, alerts);
-  const master = spawnEntry('master/main.ts', {
-    DATABASE_URL: db.url,
-    REDIS_URL: ctx.targets.redisUrl,
-    REDIS_KEY_PREFIX: r.prefix,
-    DELIVERY: 'stream',
-    MASTER_PAIRS: '*',
-    NOTIFY: 'log',
-    API_HOST: '127.0.0.1',
-    API_PORT: '0',
+  const master = startBenchMaster(ctx, db, r, {
     LOG_LEVEL: process.env.BENCH_MASTER_LOG_LEVEL ?? 'info',
     // What-if knob for finding the limit (see README); the default is the master's own default.
     ...(process.env.BENCH_INGEST_BATCH_MAX ? { INGEST_BATCH_MAX: process.env.BENCH_INGEST_BATCH_MAX } : {}),

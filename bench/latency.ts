@@ -5,7 +5,7 @@ import { makeAlert } from '../test/helpers/alerts';
 import { createTickerSimulator } from '../sim/simulator';
 import { listenForCommits, nowMs } from './commit-listener';
 import type { Section, SectionContext } from './context';
-import { spawnEntry, type BenchProcess } from './processes';
+import { spawnEntry, startBenchMaster, type BenchProcess } from './processes';
 import { figure } from './report';
 import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from './resources';
 import { round, summarize } from './stats';
@@ -13,20 +13,6 @@ import { round, summarize } from './stats';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Simulated workers sharing the steady load (1k alerts/s comes from a fleet: 20 bots at 50 alerts/s each). */
 const PUBLISHERS = 20;
-
-function startMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRedis): BenchProcess {
-  return spawnEntry('master/main.ts', {
-    DATABASE_URL: db.url,
-    REDIS_URL: ctx.targets.redisUrl,
-    REDIS_KEY_PREFIX: r.prefix,
-    DELIVERY: 'stream',
-    MASTER_PAIRS: '*',
-    NOTIFY: 'log',
-    API_HOST: '127.0.0.1',
-    API_PORT: '0',
-    LOG_LEVEL: 'info',
-  });
-}
 
 /**
  * The worker's own publisher (worker/publisher.ts) on a fail-fast connection, exactly as worker/main.ts builds it: the
@@ -102,7 +88,7 @@ async function steady(ctx: SectionContext, rate: number, seconds: number, warmup
       }
     }
   });
-  const master = startMaster(ctx, db, r);
+  const master = startBenchMaster(ctx, db, r);
   // A fleet, not one bot: each simulated worker has its own connection and publisher (one MULTI in flight each).
   const fleet = Array.from({ length: PUBLISHERS }, () => workerPublisher(ctx, r));
   const pairs = Array.from({ length: PUBLISHERS }, (_, i) => `LAT${i}-USD`);
@@ -169,7 +155,7 @@ async function realWorker(ctx: SectionContext, seconds: number) {
   const latencies: number[] = [];
   const pending: { ids: string[]; at: number }[] = [];
   const listener = await listenForCommits(db, (ids, at) => void pending.push({ ids, at }));
-  const master = startMaster(ctx, db, r);
+  const master = startBenchMaster(ctx, db, r);
   let worker: BenchProcess | undefined;
   try {
     await master.waitForOutput('master started', 60_000);

@@ -3,6 +3,9 @@ import { closeSync, mkdtempSync, openSync, readSync, fstatSync, rmSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 
+import type { SectionContext } from './context';
+import type { BenchDatabase, BenchRedis } from './resources';
+
 export const REPO_ROOT = path.join(__dirname, '..');
 
 export interface BenchProcess {
@@ -79,4 +82,20 @@ export function spawnEntry(entry: string, env: Record<string, string>, options: 
       return code;
     },
   };
+}
+
+/** The real master process (stream delivery, log notifications, API on a free port) over a section's database and prefix. */
+export function startBenchMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRedis, env: Record<string, string> = {}): BenchProcess {
+  return spawnEntry('master/main.ts', {
+    DATABASE_URL: db.url,
+    REDIS_URL: ctx.targets.redisUrl,
+    REDIS_KEY_PREFIX: r.prefix,
+    DELIVERY: 'stream',
+    MASTER_PAIRS: '*',
+    NOTIFY: 'log',
+    API_HOST: '127.0.0.1',
+    API_PORT: '0',
+    LOG_LEVEL: 'info',
+    ...env,
+  });
 }

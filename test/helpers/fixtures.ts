@@ -4,26 +4,15 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Knex } from '../../shared/db';
 import { createSeededRandom } from '../../sim/random';
+import type { AlertItem } from '../../master/api/alert-queries';
 
 /**
  * Bulk fixture alerts for tests and the bench: deterministic (seeded), plausible rows generated lazily and loaded with
  * COPY, so a million rows cost seconds and constant memory.
  */
 
-/** One row of the `alerts` table, as fixtures generate it. */
-export interface FixtureAlert {
-  readonly id: string;
-  readonly bot_id: string;
-  readonly pair: string;
-  readonly direction: 'up' | 'down';
-  readonly price: string;
-  readonly reference_price: string;
-  readonly change_percent: string;
-  readonly threshold_percent: string;
-  /** ISO-8601 UTC. */
-  readonly observed_at: string;
-  readonly config: Record<string, unknown>;
-}
+/** One row of the `alerts` table, as fixtures generate it (`received_at` is left to the database). */
+export type FixtureAlert = Omit<AlertItem, 'received_at'>;
 
 export interface FixtureOptions {
   /** How many alerts. */
