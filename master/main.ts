@@ -1,27 +1,15 @@
-import { config as loadDotenv } from 'dotenv';
-import { describeVariables } from '../shared/config';
+import { loadConfigForMain } from '../shared/config';
 import { SchemaBehindError } from '../shared/db';
-import { ConfigError, describeError } from '../shared/errors';
+import { describeError } from '../shared/errors';
 import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
 import { createLogger } from '../shared/logger';
-import { loadMasterConfig, MASTER_VARIABLES, type MasterConfig } from '../shared/master-config';
+import { loadMasterConfig, MASTER_VARIABLES } from '../shared/master-config';
 import { createMaster } from './app';
 
 /** `npm run master`: ingest, storage, notifications and the HTTP API. Configuration: shared/master-config.ts. */
 async function main(): Promise<void> {
-  loadDotenv({ quiet: true });
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help')) {
-    process.stdout.write(`Usage: npm run master -- [--flag value ...]\n\n${describeVariables(MASTER_VARIABLES)}\n`);
-    return;
-  }
-  let config: MasterConfig;
-  try {
-    config = loadMasterConfig(process.env, argv);
-  } catch (err) {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : describeError(err)}\n`);
-    process.exit(2);
-  }
+  const config = loadConfigForMain('npm run master', MASTER_VARIABLES, loadMasterConfig);
+  if (!config) return;
   const logger = createLogger({ name: 'master', level: config.logLevel });
   const lifecycle = createLifecycle(logger);
   exitOnSignals(lifecycle, logger, config.shutdownTimeoutMs);

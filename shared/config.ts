@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError } from './errors';
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError, describeError } from './errors';
 
 /**
  * One environment variable: how it is parsed, what it defaults to, and how it is documented.
@@ -182,4 +183,28 @@ export function describeVariables(specs: VariableSpecs): string {
   return Object.entries(specs)
     .map(([name, s]) => `  ${name} / --${flagName(name)}${s.aliases?.length ? ` (--${s.aliases.join(', --')})` : ''}\n      ${s.doc}${s.default !== undefined ? ` [default: ${s.default === '' ? '""' : s.default}]` : s.optional ? ' [optional]' : ' [required]'}`)
     .join('\n');
+}
+
+/**
+ * The configuration step of a service's `main`: reads `.env`, answers `--help` with the variable list (returns null),
+ * or loads the configuration. Any error while loading it (a ConfigError, or whatever `load` throws, such as an unreadable
+ * file a variable names) prints one line on stderr and exits with code 2.
+ */
+export function loadConfigForMain<T>(
+  usage: string,
+  specs: VariableSpecs,
+  load: (env: NodeJS.ProcessEnv, argv: readonly string[]) => T,
+): T | null {
+  loadDotenv({ quiet: true });
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help')) {
+    process.stdout.write(`Usage: ${usage} -- [--flag value ...]\n\n${describeVariables(specs)}\n`);
+    return null;
+  }
+  try {
+    return load(process.env, argv);
+  } catch (err) {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : `Invalid configuration: ${describeError(err)}`}\n`);
+    process.exit(2);
+  }
 }

@@ -1,9 +1,9 @@
-import { config as loadDotenv } from 'dotenv';
 import { readFileSync } from 'node:fs';
-import { ConfigError, describeError } from '../shared/errors';
+import { loadConfigForMain } from '../shared/config';
+import { describeError } from '../shared/errors';
 import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
 import { createLogger } from '../shared/logger';
-import { loadSimConfig } from './config';
+import { loadSimConfig, SIM_VARIABLES } from './config';
 import { parseSimScript } from './script';
 import { createTickerSimulator } from './simulator';
 
@@ -16,16 +16,13 @@ function readScript(file: string): string {
 }
 
 async function main(): Promise<void> {
-  loadDotenv({ quiet: true });
-  let config;
-  let script;
-  try {
-    config = loadSimConfig(process.env, process.argv.slice(2));
-    script = config.scriptPath ? parseSimScript(readScript(config.scriptPath), `SIM_SCRIPT=${config.scriptPath}`) : undefined;
-  } catch (err) {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : `Invalid configuration: ${describeError(err)}`}\n`);
-    process.exit(2);
-  }
+  const loaded = loadConfigForMain('npm run sim', SIM_VARIABLES, (env, argv) => {
+    const config = loadSimConfig(env, argv);
+    const script = config.scriptPath ? parseSimScript(readScript(config.scriptPath), `SIM_SCRIPT=${config.scriptPath}`) : undefined;
+    return { config, script };
+  });
+  if (!loaded) return;
+  const { config, script } = loaded;
   const logger = createLogger({ name: 'sim', level: config.logLevel });
   const lifecycle = createLifecycle(logger);
   const sim = await createTickerSimulator({

@@ -1,27 +1,15 @@
-import { config as loadDotenv } from 'dotenv';
-import { describeVariables } from '../shared/config';
-import { ConfigError, describeError } from '../shared/errors';
+import { loadConfigForMain } from '../shared/config';
+import { describeError } from '../shared/errors';
 import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
 import { createLogger } from '../shared/logger';
 import { closeRedis, createRedis } from '../shared/redis';
-import { loadWorkerConfig, WORKER_VARIABLES, type WorkerConfig } from '../shared/worker-config';
+import { loadWorkerConfig, WORKER_VARIABLES } from '../shared/worker-config';
 import { createWorker } from './worker';
 
 /** `npm run worker`: one bot watching one pair. Configuration from env and --flags (see shared/worker-config.ts). */
 async function main(): Promise<void> {
-  loadDotenv({ quiet: true });
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help')) {
-    process.stdout.write(`Usage: npm run worker -- [--flag value ...]\n\n${describeVariables(WORKER_VARIABLES)}\n`);
-    return;
-  }
-  let config: WorkerConfig;
-  try {
-    config = loadWorkerConfig(process.env, argv);
-  } catch (err) {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : describeError(err)}\n`);
-    process.exit(2);
-  }
+  const config = loadConfigForMain('npm run worker', WORKER_VARIABLES, loadWorkerConfig);
+  if (!config) return;
   const logger = createLogger({ name: 'worker', level: config.logLevel });
   const lifecycle = createLifecycle(logger);
   const redis = createRedis(config.redisUrl, logger, { name: 'worker', failFast: true });
