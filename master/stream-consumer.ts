@@ -29,6 +29,11 @@ export interface StreamConsumerDeps {
   readonly pairsRefreshMs?: number;
   /** How often the stream lag gauge is refreshed. @defaultValue 5000 */
   readonly lagRefreshMs?: number;
+  /**
+   * Batches committed concurrently (each in its own transaction, acknowledged after its own commit). 2 lets the next read
+   * and parse overlap a commit; 1 is strictly serial. @defaultValue 2
+   */
+  readonly commitsInFlight?: number;
 }
 
 export interface StreamConsumer {
@@ -62,6 +67,7 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   const lagRefreshMs = deps.lagRefreshMs ?? 5000;
   const claimEveryMs = Math.max(500, Math.min(deps.claimIdleMs / 2, 10_000));
   const sleeper = createSleeper();
+  const commitsInFlight = deps.commitsInFlight ?? 2;
 
   /** stream key -> pair, for every stream whose group exists. */
   const streams = new Map<string, string>();
@@ -74,6 +80,9 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   let nextPairsRefresh = 0;
   let nextClaim = 0;
   let nextLag = 0;
+  /** Batch commits running (each with its ack); at most `commitsInFlight`. */
+  const inFlight = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
   /** False until this consumer's own pending entries (from a previous run or a failed ack) have been re-read. */
   let historyDrained = false;
 
@@ -193,20 +202,59 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
 
     for (let i = 0; i < valid.length; i += deps.batchMax) {
       const batch = valid.slice(i, i + deps.batchMax);
-      const result = await storeWithRetry(batch);
-      const rejected = new Map(result.rejected.map((r) => [r.alert, r.reason]));
-      const batchAck = new Map<string, string[]>();
-      for (const { entry, alert } of batch) {
-        const why = rejected.get(alert);
-        if (why !== undefined) {
-          await deps.deadLetters.add({ reason: why, source: 'stream', stream: entry.stream, entryId: entry.id, payload: fieldValue(entry.fields!, 'alert') ?? '' }, { group });
-        } else {
-          (batchAck.get(entry.stream) ?? batchAck.set(entry.stream, []).get(entry.stream)!).push(entry.id);
-        }
-      }
-      await ack(batchAck);
+      await launch(() => commitAndAck(batch));
     }
     await ack(toAck);
+    // Reclaimed and re-read entries are rare: finish them before going on, so the caller sees their outcome.
+    if (redelivered) await drain();
+  }
+
+  /** Stores one batch, dead-letters what the database refused, and acknowledges the rest: never before the commit. */
+  async function commitAndAck(batch: readonly { entry: Entry; alert: AlertMessage }[]): Promise<void> {
+    const result = await storeWithRetry(batch);
+    const rejected = new Map(result.rejected.map((r) => [r.alert, r.reason]));
+    const batchAck = new Map<string, string[]>();
+    for (const { entry, alert } of batch) {
+      const why = rejected.get(alert);
+      if (why !== undefined) {
+        await deps.deadLetters.add({ reason: why, source: 'stream', stream: entry.stream, entryId: entry.id, payload: fieldValue(entry.fields!, 'alert') ?? '' }, { group });
+      } else {
+        (batchAck.get(entry.stream) ?? batchAck.set(entry.stream, []).get(entry.stream)!).push(entry.id);
+      }
+    }
+    await ack(batchAck);
+  }
+
+  /**
+   * Starts a batch's commit without waiting for it, once fewer than `commitsInFlight` are running: the next XREADGROUP
+   * and the parsing of the next batch overlap the current commit (Postgres works on the other core). Each batch still
+   * acks only its own entries after its own commit. A failed batch's error surfaces at the next launch or drain; its
+   * entries stay pending and are re-read from this consumer's history.
+   */
+  async function launch(task: () => Promise<void>): Promise<void> {
+    while (inFlight.size >= commitsInFlight) await Promise.race(inFlight);
+    throwFailure();
+    const p: Promise<void> = task().then(
+      () => void inFlight.delete(p),
+      (err: unknown) => {
+        inFlight.delete(p);
+        failure ??= { err };
+      },
+    );
+    inFlight.add(p);
+  }
+
+  /** Waits for every commit in flight; rethrows the first failure among them. */
+  async function drain(): Promise<void> {
+    while (inFlight.size > 0) await Promise.race(inFlight);
+    throwFailure();
+  }
+
+  function throwFailure(): void {
+    if (!failure) return;
+    const { err } = failure;
+    failure = undefined;
+    throw err;
   }
 
   async function readHistory(): Promise<void> {
@@ -283,8 +331,13 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
           await sleeper.sleep(pairsRefreshMs);
           continue;
         }
-        if (!historyDrained) await readHistory();
+        if (!historyDrained) {
+          await drain();
+          await readHistory();
+        }
         if (Date.now() >= nextClaim) {
+          // Commits in flight finish first: a reclaim never races the batches this consumer is storing.
+          await drain();
           await claimIdle();
           nextClaim = Date.now() + claimEveryMs;
         }
@@ -294,9 +347,13 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
         }
         if (!active) break;
         await readNew();
+        throwFailure();
         if (failures > 0) log.info('stream consumption resumed');
         failures = 0;
       } catch (err) {
+        // Nothing is re-read while a commit of the same entries may still be running.
+        await settle();
+        failure = undefined;
         if (!active) break;
         failures += 1;
         const message = String((err as Error).message);
@@ -310,6 +367,14 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
         await sleeper.sleep(backoffDelay(failures, 200, 5000));
       }
     }
+    // Shutdown: the batches in hand finish their commit and ack (or, if Postgres is down, stay pending for later).
+    await settle();
+    failure = undefined;
+  }
+
+  /** Waits for every commit in flight, whatever their outcome (errors were, or will be, reported by the loop). */
+  async function settle(): Promise<void> {
+    while (inFlight.size > 0) await Promise.race(inFlight);
   }
 
   return {
