@@ -26,6 +26,16 @@ describe('alert repository', () => {
     expect(row!.receivedAt).toBeInstanceOf(Date);
   });
 
+  it('stores values holding backslashes, quotes, tabs and newlines exactly (the COPY text escaping)', async () => {
+    const repo = createAlertRepository(t.db);
+    const awkward = 'http://sim.local/a\\b"c\td\ne\rf\\N';
+    const alert = makeAlert({ config: { tickerBaseUrl: awkward } });
+    expect(await repo.insertMany([alert])).toEqual([alert.id]);
+    const [row] = await repo.findByIds([alert.id]);
+    expect(row!.config.tickerBaseUrl).toBe(awkward);
+    expect(row!.config).toEqual(alert.config);
+  });
+
   it('ignores alerts whose id is already stored and reports only the new ones', async () => {
     const repo = createAlertRepository(t.db);
     const old = makeAlert();
