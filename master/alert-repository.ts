@@ -47,7 +47,7 @@ export interface AlertRepository {
 const COLUMNS = 'id, bot_id, pair, direction, price, reference_price, change_percent, threshold_percent, observed_at, config';
 
 /**
- * A batch goes by COPY into a session-local staging table, then into `alerts` with one INSERT ... SELECT that skips ids
+ * A batch (of at least COPY_MIN_ROWS) goes by COPY into a session-local staging table, then into `alerts` with one INSERT ... SELECT that skips ids
  * already stored. Measured with the analysts' indexes in place, 1000-row batches: about 1.9x the rows/s of the previous
  * INSERT ... SELECT FROM unnest($1..$10) (18.7k vs 10.0k rows/s on 30k rows), and on par with a bare COPY into `alerts`,
  * which cannot skip duplicates. `LIKE alerts` keeps the column types, so a value out of range fails in the COPY with the
@@ -58,6 +58,17 @@ const STAGING = 'alerts_ingest_staging';
 const CREATE_STAGING_SQL = `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (LIKE alerts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`;
 const COPY_SQL = `COPY ${STAGING} (${COLUMNS}) FROM STDIN`;
 const MERGE_SQL = `INSERT INTO alerts (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING} ON CONFLICT (id) DO NOTHING RETURNING id`;
+
+/**
+ * Batches smaller than this take one statement instead: INSERT ... SELECT FROM unnest() with one array parameter per
+ * column. A lone alert (steady traffic) is then one round trip inside its transaction rather than three, which keeps its
+ * commit latency low; COPY only pays off for bursts.
+ */
+export const COPY_MIN_ROWS = 64;
+const UNNEST_SQL = `INSERT INTO alerts (${COLUMNS})
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[], $9::timestamptz[], $10::jsonb[])
+ON CONFLICT (id) DO NOTHING
+RETURNING id`;
 
 // COPY text format: a backslash, tab, newline or carriage return inside a value must be escaped.
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
@@ -118,6 +129,13 @@ export function createAlertRepository(db: Knex): AlertRepository {
       // Inside a transaction knex hands out the transaction's own connection, and releasing it is a no-op.
       const connection = (await trx.client.acquireConnection()) as PgQueryable;
       try {
+        if (alerts.length < COPY_MIN_ROWS) {
+          const rows = alerts.map(toAlertRow);
+          const column = <K extends keyof (typeof rows)[number]>(key: K) => rows.map((r) => r[key]);
+          const values = [column('id'), column('bot_id'), column('pair'), column('direction'), column('price'), column('reference_price'), column('change_percent'), column('threshold_percent'), column('observed_at'), column('config')];
+          const result = await connection.query<{ id: string }>(UNNEST_SQL, values);
+          return result.rows.map((r) => r.id);
+        }
         await connection.query(CREATE_STAGING_SQL);
         const text = alerts.map(copyLine).join('');
         await pipeline(Readable.from([text]), connection.query(copyFrom(COPY_SQL)));
