@@ -18,8 +18,8 @@ import { createMaster } from './app';
  *
  * Measures, on a scratch database and Redis prefix (both removed afterwards):
  *  1. insert strategies for one batch size, each idempotent (ON CONFLICT DO NOTHING RETURNING id): knex's multi-row
- *     VALUES insert, COPY into a temporary table + INSERT ... SELECT, and INSERT ... SELECT FROM unnest(arrays) (what the
- *     repository uses);
+ *     VALUES insert, COPY into a temporary table + INSERT ... SELECT, and the repository's own `insertMany` (`repository`:
+ *     unnest arrays below 64 rows, COPY into its staging table above);
  *  2. the master end to end: streams pre-filled with N alerts, master started, time until all N rows are committed
  *     (per-alert log lines go to /dev/null at info level, so their cost is included);
  *  3. lone-alert latency: XADD of one alert -> its announcement on the stored-alerts channel (published right after commit).
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     const out = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
     // 1. Insert strategies.
-    for (const method of values['skip-strategies'] ? [] : (['values', 'copy', 'unnest', 'values', 'copy', 'unnest'] as const)) {
+    for (const method of values['skip-strategies'] ? [] : (['values', 'copy', 'repository', 'values', 'copy', 'repository'] as const)) {
       const alerts = makeAlerts(Number(process.env.MEASURE_STRATEGY_ALERTS ?? 20_000), pairs);
       const started = process.hrtime.bigint();
       for (let i = 0; i < alerts.length; i += batch) {
