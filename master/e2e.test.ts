@@ -92,8 +92,8 @@ describe('end to end: workers -> master -> Postgres, email and webhook', () => {
     });
     expect(rows).toHaveLength(3);
     for (const alert of published) {
+      expect(rows.map((x) => x.id)).toContain(alert.id);
       const row = rows.find((x) => x.id === alert.id);
-      expect(row).toBeDefined();
       expect({
         bot_id: row.bot_id,
         pair: row.pair,
