@@ -57,6 +57,7 @@ describe('the checks before npm start', () => {
         role: 'master',
         entry: 'master/main.ts',
         args: [],
+        nodeFlags: [],
         env: {},
         restart: { mode: 'unless-stopped' },
         oneShot: false,

@@ -30,7 +30,7 @@ function describePlan(plan: FleetPlan): string {
       services: plan.services.map((s) => ({
         service: s.name,
         role: s.role,
-        command: `node --import tsx ${[s.entry, ...s.args].join(' ')}`,
+        command: `node --import tsx ${[...s.nodeFlags, s.entry, ...s.args].join(' ')}`,
         restart: s.restart,
         listenPort: s.listenPort,
         env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, redact(k, v)])),

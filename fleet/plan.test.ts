@@ -77,7 +77,8 @@ const service = (p: FleetPlan, name: string) => {
 describe('turning docker-compose.yml into local processes', () => {
   describe('commands', () => {
     it('maps each compiled entry point in the image to its TypeScript source', () => {
-      expect(localCommandFor(['node', 'dist/worker/main.js'])).toMatchObject({ entry: 'worker/main.ts', role: { role: 'worker' } });
+      expect(localCommandFor(['node', 'dist/worker/main.js'])).toMatchObject({ entry: 'worker/main.ts', role: { role: 'worker' }, nodeFlags: [] });
+      expect(localCommandFor(['node', '--max-semi-space-size=2', 'dist/worker/main.js'])).toMatchObject({ entry: 'worker/main.ts', nodeFlags: ['--max-semi-space-size=2'] });
       expect(localCommandFor(['node', '--enable-source-maps', '/app/dist/master/main.js', '--api-port', '9000'])).toMatchObject({
         entry: 'master/main.ts',
         args: ['--api-port', '9000'],

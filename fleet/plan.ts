@@ -18,9 +18,11 @@ export interface FleetPlan {
 export interface ServicePlan {
   readonly name: string;
   readonly role: Role;
-  /** Source entry point relative to the repository root, run as `node --import tsx <entry> ...args`. */
+  /** Source entry point relative to the repository root, run as `node --import tsx ...nodeFlags <entry> ...args`. */
   readonly entry: string;
   readonly args: readonly string[];
+  /** Node flags the compose command gives (e.g. `--max-semi-space-size=2` for workers). */
+  readonly nodeFlags: readonly string[];
   /** Exactly the environment compose gives the container, with compose hostnames and ports mapped to this machine. */
   readonly env: Readonly<Record<string, string>>;
   readonly restart: RestartPolicy;
@@ -201,6 +203,7 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
       role: local.role.role,
       entry: local.entry,
       args: local.args,
+      nodeFlags: local.nodeFlags,
       env,
       restart,
       oneShot: local.role.oneShot,

@@ -41,12 +41,14 @@ export interface LocalCommand {
   readonly entry: string;
   /** Arguments after the entry point. */
   readonly args: readonly string[];
+  /** Node flags before the entry point (e.g. a heap setting), kept so the local process runs like the container. */
+  readonly nodeFlags: readonly string[];
 }
 
 /**
  * Maps a compose `command` to the local entry point, or undefined if the command is not a Tickwatch entry point
- * (an infrastructure image such as redis or postgres). Node flags before the entry (e.g. `--enable-source-maps`) are
- * accepted and dropped: tsx gives source maps locally.
+ * (an infrastructure image such as redis or postgres). Node flags before the entry are kept (a heap setting matters
+ * locally too), except `--enable-source-maps`: tsx gives source maps locally.
  */
 export function localCommandFor(command: readonly string[] | undefined): LocalCommand | undefined {
   if (!command || command[0] !== 'node') return undefined;
@@ -55,7 +57,8 @@ export function localCommandFor(command: readonly string[] | undefined): LocalCo
   const entry = (command[entryIndex] as string).replace(/^\.\//, '').replace(/^\/app\//, '');
   const role = ROLES.find((r) => r.imageEntry === entry);
   if (!role) return undefined;
-  return { role, entry: role.sourceEntry, args: command.slice(entryIndex + 1) };
+  const nodeFlags = command.slice(1, entryIndex).filter((flag) => flag !== '--enable-source-maps');
+  return { role, entry: role.sourceEntry, args: command.slice(entryIndex + 1), nodeFlags };
 }
 
 /** Same mapping for health-check commands (`["CMD", "node", "dist/worker/health.js"]`): returns the source entry. */

@@ -27,6 +27,7 @@ function svc(name: string, role: Role, mode: string, extra: Partial<ServicePlan>
     role,
     entry: 'service.js',
     args: [mode],
+    nodeFlags: [],
     env: { FIXTURE_NAME: name },
     restart: { mode: 'unless-stopped' },
     oneShot: false,

@@ -110,7 +110,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const startedAt = Date.now();
       const stdout = deps.output.lineWriter(service.name, 'stdout');
       const stderr = deps.output.lineWriter(service.name, 'stderr');
-      const proc = spawn(process.execPath, [...nodeArgs, path.join(deps.root, service.entry), ...service.args], {
+      const proc = spawn(process.execPath, [...nodeArgs, ...service.nodeFlags, path.join(deps.root, service.entry), ...service.args], {
         cwd: deps.root,
         env: { ...deps.baseEnv, ...service.env },
         stdio: ['ignore', 'pipe', 'pipe'],
