@@ -2,10 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
-import Redis from 'ioredis';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/db';
-import { deleteKeysWithPrefix } from '../shared/redis';
-import { createRedisKeys, type RedisKeys } from '../shared/redis-keys';
+import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 
 /** Where the bench runs: the same local services the tests use. */
 export interface BenchTargets {
@@ -81,26 +79,10 @@ export async function dropStaleCaches(targets: BenchTargets, kind: string, keep:
   return stale;
 }
 
-export interface BenchRedis {
-  readonly prefix: string;
-  readonly keys: RedisKeys;
-  readonly redis: Redis;
-  /** Deletes every key under the prefix and closes the client. */
-  cleanup(): Promise<void>;
-}
+/** A section's own key prefix on the shared Redis (deleted by `cleanup()`). */
+export type BenchRedis = TestRedis;
 
 /** A random key prefix on the shared Redis, for one section. */
-export async function benchRedis(targets: BenchTargets): Promise<BenchRedis> {
-  const prefix = `bench${randomBytes(4).toString('hex')}:`;
-  const redis = new Redis(targets.redisUrl, { maxRetriesPerRequest: 2 });
-  await redis.ping();
-  return {
-    prefix,
-    keys: createRedisKeys(prefix),
-    redis,
-    async cleanup() {
-      await deleteKeysWithPrefix(redis, prefix);
-      await redis.quit();
-    },
-  };
+export function benchRedis(targets: BenchTargets): Promise<BenchRedis> {
+  return createTestRedis({ url: targets.redisUrl, label: 'bench' });
 }

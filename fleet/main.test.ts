@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { readBotStatus } from '../shared/fleet-status';
 import { TEST_PG_SERVER } from '../test/helpers/db';
-import { startService, type ServiceProcess } from '../test/helpers/process';
+import { isAlive, startService, type ServiceProcess } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { freePort } from '../test/helpers/net';
@@ -16,15 +16,6 @@ import { freePort } from '../test/helpers/net';
  * one worker per pair as processes, and stops them all on SIGTERM. Isolated from other tests through the variables the
  * compose file interpolates (POSTGRES_DB, REDIS_KEY_PREFIX, API_PORT, SIM_PORT).
  */
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function withAdmin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: `${TEST_PG_SERVER}/postgres` });
@@ -87,7 +78,7 @@ describe('npm run demo', () => {
       await fleet.stop('SIGTERM', 20_000);
       // If the runner itself had to be killed, its children (each in its own process group) must not outlive the test.
       for (const { childPid } of runnerLog(fleet.output())) {
-        if (childPid !== undefined && alive(childPid)) process.kill(-childPid, 'SIGKILL');
+        if (childPid !== undefined && isAlive(childPid)) process.kill(-childPid, 'SIGKILL');
       }
     }
     await redis?.cleanup();
@@ -134,7 +125,7 @@ describe('npm run demo', () => {
 
     expect(await f.stop('SIGTERM', 30_000)).toBe(0);
     const pids = children.map((c) => c.childPid as number);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
 
     // Workers stopped before the master, the master before the simulator.
     const stopped = runnerLog(f.output()).filter((l) => l.msg === 'stopped').map((l) => l.service);

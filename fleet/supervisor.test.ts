@@ -6,6 +6,7 @@ import { createFleetOutput } from './output';
 import type { FleetPlan, ServicePlan } from './plan';
 import type { Role } from './roles';
 import { createSupervisor, FleetStartError, type Supervisor } from './supervisor';
+import { isAlive } from '../test/helpers/process';
 
 /** Real processes (a small fixture script), so spawning, signals and process groups are exercised for real. */
 const FIXTURES = path.join(__dirname, 'test-fixtures');
@@ -36,15 +37,6 @@ function svc(name: string, role: Role, mode: string, extra: Partial<ServicePlan>
     stopGracePeriodMs: 5000,
     ...extra,
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const started: Supervisor[] = [];
@@ -98,7 +90,7 @@ describe('the fleet supervisor', () => {
     // Workers are stopped (together) before the master, the master before the simulator.
     expect(Math.max(at('stopped worker-a'), at('stopped worker-b'))).toBeLessThan(at('stopping master'));
     expect(at('stopped master')).toBeLessThan(at('stopping sim'));
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
   });
 
   it('prefixes every line with its service name, padded to one width', async () => {
@@ -146,7 +138,7 @@ describe('the fleet supervisor', () => {
     expect(await fleet.supervisor.stop()).toEqual({ clean: false });
     expect(fleet.stdout()).toContain('ignoring SIGTERM worker-a');
     expect(fleet.stdout()).toContain('did not stop within its grace period; killing it');
-    expect(alive(pid!)).toBe(false);
+    expect(isAlive(pid!)).toBe(false);
   });
 
   it("stops a service's own child processes with it (the whole process group)", async () => {
@@ -154,8 +146,8 @@ describe('the fleet supervisor', () => {
     await fleet.supervisor.start();
     await waitFor('grandchild pid', () => /grandchild (\d+)/.exec(fleet.stdout()));
     const grandchild = Number(/grandchild (\d+)/.exec(fleet.stdout())![1]);
-    expect(alive(grandchild)).toBe(true);
+    expect(isAlive(grandchild)).toBe(true);
     await fleet.supervisor.stop();
-    await waitFor('grandchild gone', () => !alive(grandchild), { timeoutMs: 5000 });
+    await waitFor('grandchild gone', () => !isAlive(grandchild), { timeoutMs: 5000 });
   });
 });

@@ -73,3 +73,13 @@ export function startService(entry: string, env: Record<string, string>, args: s
     },
   };
 }
+
+/** Whether a process with this pid still exists (signal 0 probes without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

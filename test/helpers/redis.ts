@@ -15,13 +15,18 @@ export interface TestRedis {
   cleanup(): Promise<void>;
 }
 
-/** Isolates one test file on the shared Redis with a random key (and channel) prefix. */
-export async function createTestRedis(): Promise<TestRedis> {
-  const prefix = `t${randomBytes(5).toString('hex')}:`;
-  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+/**
+ * Isolates one test file (or one bench section) on a shared Redis with a random key (and channel) prefix.
+ * @param options.url @defaultValue TEST_REDIS_URL
+ * @param options.label starts the prefix, e.g. "bench" @defaultValue "t"
+ */
+export async function createTestRedis(options: { url?: string; label?: string } = {}): Promise<TestRedis> {
+  const url = options.url ?? TEST_REDIS_URL;
+  const prefix = `${options.label ?? 't'}${randomBytes(5).toString('hex')}:`;
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   await redis.ping();
   return {
-    url: TEST_REDIS_URL,
+    url,
     prefix,
     keys: createRedisKeys(prefix),
     redis,
