@@ -19,7 +19,6 @@ async function main(): Promise<void> {
     if (lifecycle.closing && !(err instanceof SchemaBehindError)) return; // a signal arrived during start; exitOnSignals exits
     logger.error({ err: describeError(err) }, 'master failed to start');
     process.stderr.write(`master cannot start: ${err instanceof SchemaBehindError ? err.message : describeError(err)}\n`);
-    logger.flush?.();
     process.exit(1);
   }
 }

@@ -58,7 +58,6 @@ export function exitOnSignals(lifecycle: Lifecycle, logger: Logger, timeoutMs: n
     timer.unref();
     void lifecycle.close().then(() => {
       logger.info('stopped');
-      logger.flush?.();
       process.exit(code);
     });
   };

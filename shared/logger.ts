@@ -34,5 +34,7 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  return options.destination ? pino(base, options.destination) : pino(base);
+  // Synchronous writes to stdout: a line is out of the process when the call returns, so a crash or process.exit never
+  // drops or reorders the last lines (the log channel is one of the ways alerts reach people). Costs about 5 us a line.
+  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }));
 }

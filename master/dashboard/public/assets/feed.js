@@ -58,8 +58,12 @@ export function createAlertFeed(deps) {
     clearTimeout(retryTimer);
     source?.close();
     source = new EventSource(deps.api.eventsUrl());
-    source.addEventListener('open', () => deps.setConnection('live', 'Live'));
-    source.addEventListener('ready', () => void backfill());
+    // 'ready' (not 'open') means the server's Redis subscription is active: from then on no stored alert can be missed,
+    // and the backfill picks up anything stored before it.
+    source.addEventListener('ready', () => {
+      deps.setConnection('live', 'Live');
+      void backfill();
+    });
     source.addEventListener('alert', (event) => {
       try {
         add(JSON.parse(event.data), true);
