@@ -97,5 +97,5 @@ export function startBenchMaster(ctx: SectionContext, db: BenchDatabase, r: Benc
     API_PORT: '0',
     LOG_LEVEL: 'info',
     ...env,
-  });
+  }, { nodeArgs: process.env.BENCH_MASTER_NODE_ARGS?.split(' ').filter(Boolean) });
 }

@@ -2,7 +2,7 @@ import { loadConfigForMain } from '../shared/config';
 import { SchemaBehindError } from '../shared/db';
 import { describeError } from '../shared/errors';
 import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
-import { createLogger } from '../shared/logger';
+import { createLogger, flushLogger } from '../shared/logger';
 import { loadMasterConfig, MASTER_VARIABLES } from '../shared/master-config';
 import { createMaster } from './app';
 
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     if (lifecycle.closing && !(err instanceof SchemaBehindError)) return; // a signal arrived during start; exitOnSignals exits
     logger.error({ err: describeError(err) }, 'master failed to start');
     process.stderr.write(`master cannot start: ${err instanceof SchemaBehindError ? err.message : describeError(err)}\n`);
+    await flushLogger(logger);
     process.exit(1);
   }
 }

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     }
     await redis.sadd(keys.pairsSet, ...pairs);
     const config = loadMasterConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, API_HOST: '127.0.0.1', API_PORT: '0', INGEST_BATCH_MAX: String(batch) });
-    const logger = createLogger({ name: 'master', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
+    const logger = createLogger({ name: 'master', level: 'info', destination: pino.destination({ dest: '/dev/null', sync: true }) });
     const started = Date.now();
     const master = await createMaster({ config, logger });
     const startupMs = Date.now() - started;

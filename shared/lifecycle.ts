@@ -1,4 +1,4 @@
-import type { Logger } from './logger';
+import { flushLogger, type Logger } from './logger';
 import { describeError } from './errors';
 
 export type Closer = () => Promise<void> | void;
@@ -53,13 +53,16 @@ export function exitOnSignals(lifecycle: Lifecycle, logger: Logger, timeoutMs: n
     logger.info({ reason }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown timed out; exiting');
-      process.exit(1);
+      void flushLogger(logger, 500).then(() => process.exit(1));
     }, timeoutMs);
     timer.unref();
-    void lifecycle.close().then(() => {
-      logger.info('stopped');
-      process.exit(code);
-    });
+    void lifecycle
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        return flushLogger(logger);
+      })
+      .then(() => process.exit(code));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM', 0));
   process.on('SIGINT', () => shutdown('SIGINT', 0));

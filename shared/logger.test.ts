@@ -4,12 +4,12 @@ import path from 'node:path';
 const REPO_ROOT = path.join(__dirname, '..');
 
 /**
- * Runs a process that logs `lines` numbered lines through createLogger and calls process.exit at once, as a service does
- * after its shutdown. The parent does not read the pipe for `holdMs`, so the pipe fills and writes must wait.
+ * Runs a process that logs `lines` numbered lines through createLogger, then flushes and exits as a service does after
+ * its shutdown. The parent does not read the pipe for `holdMs`, so the pipe fills and writes must wait.
  */
 function logThenExit(lines: number, holdMs: number): Promise<{ out: string; code: number | null }> {
   const script = [
-    "const { createLogger } = require('./shared/logger');",
+    "const { createLogger, flushLogger } = require('./shared/logger');",
     "const logger = createLogger({ name: 'logger-test', pretty: false });",
     '(async () => {',
     `  for (let i = 0; i < ${lines}; i++) {`,
@@ -18,6 +18,8 @@ function logThenExit(lines: number, holdMs: number): Promise<{ out: string; code
     '    if (i % 500 === 499) await new Promise((resolve) => setTimeout(resolve, 20));',
     '  }',
     "  logger.info('stopped');",
+    '  await flushLogger(logger);',
+    "  logger.info('late line');",
     '  process.exit(0);',
     '})();',
   ].join('\n');
@@ -30,7 +32,7 @@ function logThenExit(lines: number, holdMs: number): Promise<{ out: string; code
 }
 
 describe('createLogger', () => {
-  it('writes every line, in order, even when the process exits right after logging into a full pipe', async () => {
+  it('with flushLogger before process.exit, writes every line in order, even into a full pipe', async () => {
     const lines = 5000; // about 700 KB: ten times a pipe's buffer
     const { out, code } = await logThenExit(lines, 1000);
     expect(code).toBe(0);
@@ -38,8 +40,8 @@ describe('createLogger', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { n?: number; msg: string });
-    expect(records.length).toBe(lines + 1);
+    expect(records.length).toBe(lines + 2);
     expect(records.slice(0, lines).map((r) => r.n)).toEqual(Array.from({ length: lines }, (_, i) => i));
-    expect(records.at(-1)?.msg).toBe('stopped');
+    expect(records.slice(lines).map((r) => r.msg)).toEqual(['stopped', 'late line']);
   }, 30_000);
 });

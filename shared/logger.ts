@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -34,7 +35,69 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  // Synchronous writes to stdout: a line is out of the process when the call returns, so a crash or process.exit never
-  // drops or reorders the last lines (the log channel is one of the ways alerts reach people). Costs about 5 us a line.
-  return pino(base, options.destination ?? pino.destination({ dest: 1, sync: true }));
+  return pino(base, options.destination ? new ServiceDestination(options.destination) : new ServiceDestination(pino.destination({ dest: 1, sync: false }), 1));
+}
+
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+/**
+ * Lines go to stdout asynchronously (sonic-boom coalesces them into few writes and never blocks the event loop on a
+ * full pipe, where a synchronous writer would sleep and retry). `close()` waits for every line to be written; after it,
+ * any late line is written synchronously, so nothing logged before process.exit is lost or reordered.
+ */
+class ServiceDestination implements pino.DestinationStream {
+  private closed: Promise<void> | undefined;
+  /** 'async': through `inner`; 'held': `inner` is finishing its writes, new lines wait; 'direct': written at once. */
+  private mode: 'async' | 'held' | 'direct' = 'async';
+  private held: string[] = [];
+
+  /** `fd`: the file descriptor `inner` (an asynchronous sonic-boom) writes to; absent for a caller's own destination. */
+  constructor(
+    private readonly inner: pino.DestinationStream,
+    private readonly fd?: number,
+  ) {}
+
+  write(line: string): void {
+    if (this.mode === 'async' || this.fd === undefined) this.inner.write(line);
+    else if (this.mode === 'held') this.held.push(line);
+    else this.writeDirect(line);
+  }
+
+  private writeDirect(text: string): void {
+    try {
+      writeSync(this.fd!, text);
+    } catch {
+      // stdout is gone (EPIPE, or full while exiting): nothing left to tell
+    }
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    if (this.fd === undefined) return Promise.resolve();
+    const inner = this.inner as SonicBoom;
+    this.closed ??= new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        if (this.mode !== 'held') return;
+        this.mode = 'direct';
+        if (this.held.length > 0) this.writeDirect(this.held.join(''));
+        this.held = [];
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.mode = 'held';
+      inner.once('close', done);
+      inner.once('error', done);
+      inner.end();
+    });
+    return this.closed;
+  }
+}
+
+/**
+ * Waits (at most `timeoutMs`) until every line logged so far is written out. Call it right before process.exit: an
+ * asynchronous write still in flight would otherwise be lost, or land after the lines pino flushes on exit.
+ */
+export function flushLogger(logger: Logger, timeoutMs = 2000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return stream instanceof ServiceDestination ? stream.close(timeoutMs) : Promise.resolve();
 }
