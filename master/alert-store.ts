@@ -1,4 +1,4 @@
-import { serializeAlert, type AlertMessage } from '../shared/alert';
+import { serializeAlertBatch, type AlertMessage } from '../shared/alert';
 import type { Knex } from '../shared/db';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
@@ -21,7 +21,7 @@ export interface StoreResult {
 export interface AlertStore {
   /**
    * Stores a batch and its notification outbox rows in ONE transaction, then (after commit) logs each new alert,
-   * publishes it on the stored-alerts channel and nudges the notification loop.
+   * publishes the batch's new alerts on the stored-alerts channel (one message) and nudges the notification loop.
    * Throws when Postgres is unreachable: nothing was stored and the caller retries the same batch later.
    */
   store(alerts: readonly AlertMessage[]): Promise<StoreResult>;
@@ -89,13 +89,14 @@ export function createAlertStore(deps: AlertStoreDeps): AlertStore {
         { alertId: a.id, botId: a.botId, pair: a.pair, direction: a.direction, changePercent: a.changePercent, price: a.price, referencePrice: a.referencePrice, thresholdPercent: a.thresholdPercent, observedAt: a.observedAt },
         `alert ${a.pair} ${a.direction} ${a.changePercent}%`,
       );
-      deps.metrics.alertsIngested.inc({ pair: a.pair });
     }
     if (inserted.length === 0) return;
-    const pipeline = deps.redis.pipeline();
-    for (const a of inserted) pipeline.publish(deps.keys.storedAlertsChannel, serializeAlert(a));
+    const perPair = new Map<string, number>();
+    for (const a of inserted) perPair.set(a.pair, (perPair.get(a.pair) ?? 0) + 1);
+    for (const [pair, n] of perPair) deps.metrics.alertsIngested.inc({ pair }, n);
     try {
-      await pipeline.exec();
+      // The whole batch in one message: a PUBLISH per alert cost a sixth of the master's ingest CPU.
+      await deps.redis.publish(deps.keys.storedAlertsChannel, serializeAlertBatch(inserted));
     } catch (err) {
       // The rows are committed; only the dashboard's live feed misses them (it reloads from the API).
       log.warn({ err: describeError(err), count: inserted.length }, 'could not announce stored alerts');

@@ -73,7 +73,7 @@ describe('master stream ingest', () => {
     expect(row.received_at).toBeInstanceOf(Date);
 
     await waitFor('the announcement', () => announced.length === 1);
-    expect(JSON.parse(announced[0]!)).toEqual(alert);
+    expect(JSON.parse(announced[0]!)).toEqual([alert]);
     const line = await waitFor('the alert log line', () => logLines.find((l) => l.alertId === alert.id));
     expect(line).toMatchObject({ pair: 'ETH-EUR', direction: 'down', changePercent: alert.changePercent, price: '1234.5', referencePrice: '1249.92' });
     // Acknowledged only after the commit: nothing is left pending.

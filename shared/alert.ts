@@ -87,16 +87,50 @@ export function parseAlertMessage(raw: string | Buffer): AlertParseResult {
   }
   const result = AlertMessageSchema.safeParse(data);
   if (result.success) return { ok: true, alert: result.data };
-  const reason = result.error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(message)'}: ${issue.message}`)
-    .join('; ');
-  return { ok: false, reason: `breaks the alert contract v${ALERT_VERSION}: ${reason}` };
+  return { ok: false, reason: contractViolation(result.error) };
 }
 
 /** Serialises an alert for the wire. The single place alerts are turned into bytes. */
 export function serializeAlert(alert: AlertMessage): string {
   return JSON.stringify(alert);
+}
+
+/**
+ * Serialises the alerts of one committed batch as one message (a JSON array of contract alerts): the master announces a
+ * batch with one PUBLISH, not one per alert (which cost a sixth of its ingest CPU).
+ */
+export function serializeAlertBatch(alerts: readonly AlertMessage[]): string {
+  return JSON.stringify(alerts);
+}
+
+/**
+ * Parses a batch message: a JSON array of alerts, or a single alert object (as older masters announced them). Checks each
+ * alert against the contract on its own: one bad element is reported by its index and never hides the others.
+ */
+export function parseAlertBatch(raw: string | Buffer): { alerts: AlertMessage[]; errors: string[] } {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw.toString());
+  } catch (err) {
+    return { alerts: [], errors: [`not valid JSON: ${(err as Error).message}`] };
+  }
+  const items = Array.isArray(data) ? data : [data];
+  const alerts: AlertMessage[] = [];
+  const errors: string[] = [];
+  items.forEach((item, index) => {
+    const result = AlertMessageSchema.safeParse(item);
+    if (result.success) alerts.push(result.data);
+    else errors.push(`${Array.isArray(data) ? `[${index}] ` : ''}${contractViolation(result.error)}`);
+  });
+  return { alerts, errors };
+}
+
+function contractViolation(error: z.ZodError): string {
+  const reason = error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(message)'}: ${issue.message}`)
+    .join('; ');
+  return `breaks the alert contract v${ALERT_VERSION}: ${reason}`;
 }
 
 export function newAlertId(): string {

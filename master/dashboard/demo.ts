@@ -9,7 +9,7 @@
  * Uses its own database `tickwatch_dashboard_demo` on DATABASE_URL's server (created, migrated, emptied at start) and
  * REDIS_URL under the key prefix `dashboard-demo:` (wiped at start), so it never touches a real fleet's data.
  */
-import { newAlertId, serializeAlert, type AlertMessage, type BotConfigSnapshot } from '../../shared/alert';
+import { newAlertId, serializeAlertBatch, type AlertMessage, type BotConfigSnapshot } from '../../shared/alert';
 import { createDb, ensureDatabase, migrateLatest } from '../../shared/db';
 import { writeBotStatus, type BotState, type BotStatus } from '../../shared/fleet-status';
 import { createLifecycle, exitOnSignals } from '../../shared/lifecycle';
@@ -115,7 +115,8 @@ async function store(repo: AlertRepository, redis: Redis, keys: RedisKeys, alert
   if (alerts.length === 0) return;
   const inserted = new Set(await repo.insertMany(alerts));
   if (!publish) return;
-  for (const a of alerts) if (inserted.has(a.id)) await redis.publish(keys.storedAlertsChannel, serializeAlert(a));
+  const stored = alerts.filter((a) => inserted.has(a.id));
+  if (stored.length > 0) await redis.publish(keys.storedAlertsChannel, serializeAlertBatch(stored));
 }
 
 function flag(name: string): string | undefined {

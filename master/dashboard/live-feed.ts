@@ -3,11 +3,11 @@ import type { Redis } from '../../shared/redis';
 import { closeRedis } from '../../shared/redis';
 import type { RedisKeys } from '../../shared/redis-keys';
 import { describeError } from '../../shared/errors';
-import { parseAlertMessage, type AlertMessage } from '../../shared/alert';
+import { parseAlertBatch, serializeAlert, type AlertMessage } from '../../shared/alert';
 
 /** One open `/events` response's view of the feed. */
 export interface LiveFeedListener {
-  /** Each stored alert, checked against the contract once for all listeners, with its JSON as published. */
+  /** Each stored alert, checked against the contract once for all listeners, with its JSON. */
   alert(alert: AlertMessage, json: string): void;
   /**
    * The subscription came back after Redis was unreachable: alerts stored meanwhile were not seen, so the browser should
@@ -68,17 +68,18 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
     });
     sub.on('message', (from: string, message: string) => {
       if (from !== channel) return;
-      const parsed = parseAlertMessage(message);
-      if (!parsed.ok) {
-        // Browsers only ever see contract-valid alerts; a bad message is the publisher's bug, so say which field.
-        log.warn({ channel, reason: parsed.reason }, 'ignored a stored-alert message that breaks the contract');
-        return;
-      }
-      for (const listener of listeners) {
-        try {
-          listener.alert(parsed.alert, message);
-        } catch (err) {
-          log.warn({ err: describeError(err) }, 'live feed listener failed');
+      // A committed batch's new alerts (a JSON array; a single alert object is accepted too).
+      const { alerts, errors } = parseAlertBatch(message);
+      // Browsers only ever see contract-valid alerts; a bad message is the publisher's bug, so say which field.
+      for (const reason of errors) log.warn({ channel, reason }, 'ignored a stored-alert message that breaks the contract');
+      for (const alert of alerts) {
+        const json = serializeAlert(alert);
+        for (const listener of listeners) {
+          try {
+            listener.alert(alert, json);
+          } catch (err) {
+            log.warn({ err: describeError(err) }, 'live feed listener failed');
+          }
         }
       }
     });

@@ -90,9 +90,14 @@ describe('dashboard routes', () => {
         await r.redis.publish(r.keys.storedAlertsChannel, '{"version":1,"id":"not-a-uuid"}');
         const good = makeAlert({ pair: 'ETH-USD' });
         await r.redis.publish(r.keys.storedAlertsChannel, serializeAlert(good));
-        await waitFor('the valid alert', () => client.text().includes(`id: ${good.id}`));
+        // A batch as the master announces it, with one bad element: the others still reach the browser, in order.
+        const batch = [makeAlert({ pair: 'BTC-USD' }), makeAlert({ pair: 'XRP-USD' })];
+        await r.redis.publish(r.keys.storedAlertsChannel, `[${serializeAlert(batch[0]!)},{"version":1,"id":"bad-in-batch"},${serializeAlert(batch[1]!)}]`);
+        await waitFor('the batch', () => client.text().includes(`id: ${batch[1]!.id}`));
         expect(client.text()).not.toContain('not-a-uuid');
-        expect(client.text().match(/event: alert/g)).toHaveLength(1);
+        expect(client.text()).not.toContain('bad-in-batch');
+        const ids = [...client.text().matchAll(/^id: (.+)$/gm)].map((m) => m[1]);
+        expect(ids).toEqual([good.id, batch[0]!.id, batch[1]!.id]);
         client.close();
       } finally {
         await app.close();
