@@ -137,7 +137,9 @@ interface AlertRow extends Omit<AlertItem, 'config'> {
 
 /** "…00.123000Z" -> "…00.123Z": microseconds only when they carry information. */
 function trimMicros(iso: string): string {
-  return iso.replace(/(\.\d{3})000Z$/, '$1Z');
+  // String checks rather than a RegExp: this runs for every timestamp of every page (100 per page of 50).
+  const n = iso.length;
+  return n >= 9 && iso.endsWith('000Z') && iso.charCodeAt(n - 8) === 46 /* . */ ? `${iso.slice(0, n - 4)}Z` : iso;
 }
 
 function toItem(row: AlertRow): AlertItem {
