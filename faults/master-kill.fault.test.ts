@@ -5,6 +5,7 @@ import { startService, type ServiceProcess } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { printFigures } from './figures';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 /**
  * The master is SIGKILLed (no shutdown, no final ack) while a 20k-alert burst is being published the way workers publish
@@ -30,13 +31,9 @@ describe('when the master is SIGKILLed during a 20k-alert burst and restarted', 
 
   const startMaster = async () => {
     const master = startService('master/main.ts', {
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: redis.prefix,
+      ...masterTestEnv(database.url, redis),
       DELIVERY: 'stream',
       NOTIFY: 'log',
-      API_HOST: '127.0.0.1',
-      API_PORT: '0',
       // A replaced consumer's pending entries are reclaimed after this idle time (30 s by default).
       STREAM_CLAIM_IDLE_MS: '2000',
       LOG_LEVEL: 'warn',

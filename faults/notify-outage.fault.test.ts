@@ -8,6 +8,7 @@ import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy';
 import { startWebhookReceiver, type TestWebhookReceiver } from '../test/helpers/webhook';
 import { waitFor } from '../test/helpers/wait';
 import { printFigures } from './figures';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 /**
  * Alerts arrive while the SMTP server is stopped and the webhook receiver is unreachable (a TCP proxy in front of it
@@ -56,9 +57,7 @@ describe('when the SMTP server and the webhook receiver are down, then back', ()
     const hook = new URL(webhook.url);
     hook.port = String(proxy.port);
     master = startService('master/main.ts', {
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: redis.prefix,
+      ...masterTestEnv(database.url, redis),
       NOTIFY: 'log,email,webhook',
       SMTP_URL: smtp.url,
       MAIL_TO: 'ops@example.com',
@@ -66,8 +65,6 @@ describe('when the SMTP server and the webhook receiver are down, then back', ()
       WEBHOOK_URL: hook.toString(),
       WEBHOOK_SECRET: 'fault-suite-secret',
       WEBHOOK_TIMEOUT_MS: '2000',
-      API_HOST: '127.0.0.1',
-      API_PORT: '0',
       LOG_LEVEL: 'info',
     });
     await master.waitForOutput('master started', 30_000);

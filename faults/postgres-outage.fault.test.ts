@@ -6,6 +6,7 @@ import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy';
 import { waitFor } from '../test/helpers/wait';
 import { printFigures } from './figures';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 /**
  * The master reaches Postgres only through a TCP proxy the test controls. While workers keep publishing (50 alerts/s),
@@ -40,13 +41,9 @@ describe('when Postgres is unreachable for 30 s', () => {
     const viaProxy = new URL(database.url);
     viaProxy.port = String(proxy.port);
     master = startService('master/main.ts', {
-      DATABASE_URL: viaProxy.toString(),
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: redis.prefix,
+      ...masterTestEnv(viaProxy.toString(), redis),
       DELIVERY: 'stream',
       NOTIFY: 'log',
-      API_HOST: '127.0.0.1',
-      API_PORT: '0',
       LOG_LEVEL: 'info',
     });
     await master.waitForOutput('master started', 30_000);

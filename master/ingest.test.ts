@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { createMaster, type Master } from './app';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 describe('master stream ingest', () => {
   let t: TestDatabase;
@@ -17,11 +18,7 @@ describe('master stream ingest', () => {
 
   async function start(env: Record<string, string> = {}): Promise<Master> {
     const config = loadMasterConfig({
-      DATABASE_URL: t.url,
-      REDIS_URL: r.url,
-      REDIS_KEY_PREFIX: r.prefix,
-      API_HOST: '127.0.0.1',
-      API_PORT: '0',
+      ...masterTestEnv(t.url, r),
       STREAM_CLAIM_IDLE_MS: '1000',
       ...env,
     });

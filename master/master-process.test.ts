@@ -4,6 +4,7 @@ import { startService, type ServiceProcess } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { startWebhookReceiver, type TestWebhookReceiver } from '../test/helpers/webhook';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 describe('the master as a process', () => {
   let t: TestDatabase;
@@ -12,11 +13,7 @@ describe('the master as a process', () => {
   const running: ServiceProcess[] = [];
 
   const baseEnv = () => ({
-    DATABASE_URL: t.url,
-    REDIS_URL: r.url,
-    REDIS_KEY_PREFIX: r.prefix,
-    API_HOST: '127.0.0.1',
-    API_PORT: '0',
+    ...masterTestEnv(t.url, r),
     LOG_LEVEL: 'info',
   });
   function master(env: Record<string, string>): ServiceProcess {

@@ -8,6 +8,7 @@ import { waitFor } from '../test/helpers/wait';
 import { startWebhookReceiver, type TestWebhookReceiver } from '../test/helpers/webhook';
 import { createMaster, type Master } from './app';
 import { verifyWebhookSignature, type WebhookPayload } from './notification-format';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 const SECRET = 'test-webhook-secret';
 
@@ -20,11 +21,7 @@ describe('master notifications', () => {
 
   async function start(env: Record<string, string>): Promise<Master> {
     const config = loadMasterConfig({
-      DATABASE_URL: t.url,
-      REDIS_URL: r.url,
-      REDIS_KEY_PREFIX: r.prefix,
-      API_HOST: '127.0.0.1',
-      API_PORT: '0',
+      ...masterTestEnv(t.url, r),
       SMTP_URL: smtp.url,
       MAIL_TO: 'ops@example.com,analyst@example.com',
       MAIL_FROM: 'Tickwatch <alerts@example.com>',

@@ -10,6 +10,7 @@ import { createTestDatabase, TEST_PG_SERVER, type TestDatabase } from '../test/h
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { createMaster, type Master } from './app';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 const silent = () => createLogger({ name: 'master', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -46,7 +47,7 @@ describe('master through outages', () => {
     }
 
     it('keeps running, holds the alerts pending, and stores each once when Postgres is back', async () => {
-      const config = loadMasterConfig({ DATABASE_URL: t.url, REDIS_URL: r.url, REDIS_KEY_PREFIX: r.prefix, API_HOST: '127.0.0.1', API_PORT: '0' });
+      const config = loadMasterConfig(masterTestEnv(t.url, r));
       master = await createMaster({ config, logger: silent(), tuning: { streamBlockMs: 300, pairsRefreshMs: 200 } });
       const before = makeAlert();
       await publishAlert(r.redis, r.keys, before);

@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { createMaster, type Master } from './app';
+import { masterTestEnv } from '../test/helpers/master-env';
 
 describe('master with DELIVERY=pubsub (the original channel design)', () => {
   let t: TestDatabase;
@@ -12,7 +13,7 @@ describe('master with DELIVERY=pubsub (the original channel design)', () => {
   const masters: Master[] = [];
 
   async function start(env: Record<string, string>): Promise<Master> {
-    const config = loadMasterConfig({ DATABASE_URL: t.url, REDIS_URL: r.url, REDIS_KEY_PREFIX: r.prefix, API_HOST: '127.0.0.1', API_PORT: '0', ...env });
+    const config = loadMasterConfig({ ...masterTestEnv(t.url, r), ...env });
     const m = await createMaster({ config, logger: createLogger({ name: 'master', level: 'silent' }), tuning: { streamBlockMs: 500, pairsRefreshMs: 200 } });
     masters.push(m);
     return m;

@@ -18,6 +18,7 @@ import { createAlertRepository } from '../alert-repository';
 import { createApiServer } from '../api/server';
 import { createMaster, type Master } from '../app';
 import { createMetrics } from '../metrics';
+import { masterTestEnv } from '../../test/helpers/master-env';
 
 /**
  * The dashboard in Debian's Chromium against the real thing: the ticker simulator, a real worker polling it, and the
@@ -72,7 +73,7 @@ describe('the dashboard in a browser', () => {
     [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
     sim = await createTickerSimulator({ pairs: { 'BTC-USD': '50000', 'ETH-USD': '3000' }, volatilityPercent: '0.01', stepMs: 200, rateLimit: 0, seed: 5 });
     master = await createMaster({
-      config: loadMasterConfig({ DATABASE_URL: t.url, REDIS_URL: r.url, REDIS_KEY_PREFIX: r.prefix, API_HOST: '127.0.0.1', API_PORT: '0', LOG_LEVEL: 'silent' }),
+      config: loadMasterConfig({ ...masterTestEnv(t.url, r), LOG_LEVEL: 'silent' }),
       logger,
       tuning: { streamBlockMs: 200, pairsRefreshMs: 200 },
     });
