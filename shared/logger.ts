@@ -35,7 +35,8 @@ export function createLogger(options: { name: string; level?: string; pretty?: b
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
   }
-  return pino(base, options.destination ? new ServiceDestination(options.destination) : new ServiceDestination(pino.destination({ dest: 1, sync: false }), 1));
+  if (options.destination) return pino(base, options.destination);
+  return pino(base, new ServiceDestination(pino.destination({ dest: 1, sync: false }), 1));
 }
 
 type SonicBoom = ReturnType<typeof pino.destination>;
@@ -51,29 +52,28 @@ class ServiceDestination implements pino.DestinationStream {
   private mode: 'async' | 'held' | 'direct' = 'async';
   private held: string[] = [];
 
-  /** `fd`: the file descriptor `inner` (an asynchronous sonic-boom) writes to; absent for a caller's own destination. */
+  /** `inner`: an asynchronous sonic-boom writing to the file descriptor `fd`. */
   constructor(
-    private readonly inner: pino.DestinationStream,
-    private readonly fd?: number,
+    private readonly inner: SonicBoom,
+    private readonly fd: number,
   ) {}
 
   write(line: string): void {
-    if (this.mode === 'async' || this.fd === undefined) this.inner.write(line);
+    if (this.mode === 'async') this.inner.write(line);
     else if (this.mode === 'held') this.held.push(line);
     else this.writeDirect(line);
   }
 
   private writeDirect(text: string): void {
     try {
-      writeSync(this.fd!, text);
+      writeSync(this.fd, text);
     } catch {
       // stdout is gone (EPIPE, or full while exiting): nothing left to tell
     }
   }
 
   close(timeoutMs: number): Promise<void> {
-    if (this.fd === undefined) return Promise.resolve();
-    const inner = this.inner as SonicBoom;
+    const inner = this.inner;
     this.closed ??= new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
