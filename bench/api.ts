@@ -10,6 +10,7 @@ import { createMetrics } from '../master/metrics';
 import type { Section, SectionContext } from './context';
 import { insertFixtureAlerts } from '../test/helpers/fixtures';
 import { figure } from './report';
+import { medianIndex } from './stats';
 import { benchRedis, cachedDatabaseName, dropStaleCaches, freshDatabase, openDatabase, type BenchDatabase } from './resources';
 
 /** Fills `alerts` with `rows` fixture rows (the API's own fixture generator: 4 pairs over the last 7 days), by COPY. */
@@ -152,7 +153,7 @@ export const apiSection: Section = async (ctx) => {
       bareRuns.push(await load(`${bareBase}${path}`, slice));
     }
     const pairRatios = apiRuns.map((run, i) => run.rps / bareRuns[i]!.rps);
-    const medianPair = pairRatios.map((ratio, i) => ({ ratio, i })).sort((a, b) => a.ratio - b.ratio)[Math.floor((pairCount - 1) / 2)]!.i;
+    const medianPair = medianIndex(pairRatios);
     const summary = (runs: Load[]) => ({
       rps: runs[medianPair]!.rps,
       meanRps: runs.reduce((a, b) => a + b.rps, 0) / runs.length,

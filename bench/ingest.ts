@@ -12,7 +12,7 @@ import { startBenchMaster } from './processes';
 import { sampleProcess } from './proc-stat';
 import { figure } from './report';
 import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from './resources';
-import { msSince } from './stats';
+import { medianIndex, msSince } from './stats';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -211,7 +211,7 @@ async function measureRound(ctx: SectionContext, alerts: readonly AlertMessage[]
 
 /** The round with the median ratio (rounds are paired: each master run has its own COPY run right after it). */
 function medianRound<T extends { ratio: number }>(rounds: readonly T[]): T {
-  return [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor((rounds.length - 1) / 2)]!;
+  return rounds[medianIndex(rounds.map((r) => r.ratio))]!;
 }
 
 export const ingestSection: Section = async (ctx) => {

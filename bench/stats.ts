@@ -44,3 +44,8 @@ export function round(value: number): number {
 export function msSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
+
+/** Index of the median value (the lower one of an even count): the run whose ratio a paired measurement reports. */
+export function medianIndex(values: readonly number[]): number {
+  return values.map((value, i) => ({ value, i })).sort((a, b) => a.value - b.value)[Math.floor((values.length - 1) / 2)]!.i;
+}
