@@ -27,9 +27,9 @@ COPY . .
 # them so code that resolves files from __dirname finds them in dist/ too. Tests and the bench never run in the image.
 RUN npm run build \
  && for dir in shared worker master sim cli migrations fleet; do \
-      if [ -d "$dir" ]; then find "$dir" -type f ! -name '*.ts' ! -name '*.md' ! -path '*/test-fixtures/*' -exec cp --parents {} dist/ \; ; fi; \
+      if [ -d "$dir" ]; then find "$dir" -type f ! -name '*.ts' ! -name '*.md' -exec cp --parents {} dist/ \; ; fi; \
     done \
- && rm -rf dist/test dist/bench \
+ && rm -rf dist/test dist/bench dist/faults \
  && find dist \( -name '*.test.js' -o -name '*.test.js.map' \) -delete
 
 # ---- test: the suite as CI runs it (docker compose -f docker-compose-tests.yml up --build --exit-code-from tests) ----

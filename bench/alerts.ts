@@ -1,5 +1,5 @@
-import { PAIR_RE, type AlertMessage } from '../shared/alert';
-import { toAlertRow } from '../master/alert-repository';
+import { PAIR_RE, type AlertMessage } from '../shared/contract/alert';
+import { toAlertRow } from '../master/ingest/alert-repository';
 import { makeAlert } from '../test/helpers/alerts';
 
 /** The pairs a bench fleet spreads its alerts over (a realistic fleet has many streams, not one). */

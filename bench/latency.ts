@@ -1,5 +1,5 @@
-import { createLogger } from '../shared/logger';
-import { closeRedis, createRedis, type Redis } from '../shared/redis';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createAlertPublisher, type AlertPublisher } from '../worker/publisher';
 import { makeAlert } from '../test/helpers/alerts';
 import { createTickerSimulator } from '../sim/simulator';

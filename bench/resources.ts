@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/db';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/platform/db';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 
 /** Where the bench runs: the same local services the tests use. */

@@ -1,4 +1,4 @@
-import { describeError } from '../shared/errors';
+import { describeError } from '../shared/platform/errors';
 import type { BenchOptions, Section, SectionContext, SectionName } from './context';
 import { machineInfo, renderTable, writeReport, type BenchReport, type Figure } from './report';
 import { benchTargets } from './resources';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { BadRequestError } from '../master/api/bad-request';
+import { BadRequestError } from '../shared/read-model/bad-request';
 import {
   ALERT_CSV_PARAMS,
   MAX_PAGE_LIMIT,
@@ -9,7 +9,7 @@ import {
   toAlertFilter,
   type AlertFilter,
   type Ordering,
-} from '../master/api/query-params';
+} from '../shared/read-model/query-params';
 
 /**
  * Command-line parsing for `npm run alerts`. Filters go through the API's own parameter parsers (query-params.ts), so

@@ -1,4 +1,4 @@
-import { writeBotStatus } from '../shared/fleet-status';
+import { writeBotStatus } from '../shared/contract/fleet-status';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { generateFixtureAlerts, copyAlerts, type FixtureAlert } from '../test/helpers/fixtures';
 import { startService } from '../test/helpers/process';

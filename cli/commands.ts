@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { Redis } from '../shared/redis';
-import type { RedisKeys } from '../shared/redis-keys';
-import { alertCsvChunks } from '../master/api/alert-csv';
-import type { AlertItem, AlertQueries } from '../master/api/alert-queries';
-import type { AlertFilter, Ordering } from '../master/api/query-params';
-import { readFleetItems } from '../master/api/routes/fleet';
+import type { Redis } from '../shared/platform/redis';
+import type { RedisKeys } from '../shared/contract/redis-keys';
+import { alertCsvChunks } from '../shared/read-model/alert-csv';
+import type { AlertItem, AlertQueries } from '../shared/read-model/alert-queries';
+import type { AlertFilter, Ordering } from '../shared/read-model/query-params';
+import { readFleetItems } from '../master/http/routes/fleet';
 import type { CliCommand } from './args';
 import { alertTable, fleetTable, statsTable } from './render';
 

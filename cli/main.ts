@@ -1,12 +1,12 @@
 import pino from 'pino';
-import { COMMON_VARIABLES, loadVariables } from '../shared/config';
-import { createDb } from '../shared/db';
-import { ConfigError, describeError } from '../shared/errors';
-import { createLogger } from '../shared/logger';
-import { DATABASE_VARIABLES } from '../shared/master-config';
-import { closeRedis, createRedis, type Redis } from '../shared/redis';
-import { createRedisKeys } from '../shared/redis-keys';
-import { createAlertQueries } from '../master/api/alert-queries';
+import { COMMON_VARIABLES, loadVariables } from '../shared/platform/config';
+import { createDb } from '../shared/platform/db';
+import { ConfigError, describeError } from '../shared/platform/errors';
+import { createLogger } from '../shared/platform/logger';
+import { DATABASE_VARIABLES } from '../shared/config/master-config';
+import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
+import { createRedisKeys } from '../shared/contract/redis-keys';
+import { createAlertQueries } from '../shared/read-model/alert-queries';
 import { parseCommandLine, UsageError, USAGE } from './args';
 import { runCommand } from './commands';
 

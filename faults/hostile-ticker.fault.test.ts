@@ -1,5 +1,5 @@
-import { parseAlertMessage, type AlertMessage } from '../shared/alert';
-import { readBotStatus } from '../shared/fleet-status';
+import { parseAlertMessage, type AlertMessage } from '../shared/contract/alert';
+import { readBotStatus } from '../shared/contract/fleet-status';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import type { ScriptStep } from '../sim/script';
 import { startService, type ServiceProcess } from '../test/helpers/process';

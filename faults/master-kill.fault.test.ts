@@ -1,4 +1,4 @@
-import { ALERT_CONSUMER_GROUP } from '../shared/redis-keys';
+import { ALERT_CONSUMER_GROUP } from '../shared/contract/redis-keys';
 import { makeAlert, publishAlert } from '../test/helpers/alerts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';

@@ -1,4 +1,4 @@
-import type { AlertMessage } from '../shared/alert';
+import type { AlertMessage } from '../shared/contract/alert';
 import { makeAlert, publishAlert } from '../test/helpers/alerts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';

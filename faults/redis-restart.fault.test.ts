@@ -1,5 +1,5 @@
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
-import { createRedisKeys } from '../shared/redis-keys';
+import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';
 import { startOwnRedis, type OwnRedisServer } from '../test/helpers/redis-server';

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { readBotStatus } from '../shared/fleet-status';
+import { readBotStatus } from '../shared/contract/fleet-status';
 import { TEST_PG_SERVER } from '../test/helpers/db';
 import { isAlive, startService, type ServiceProcess } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeError } from '../shared/errors';
-import { createLogger, type Logger } from '../shared/logger';
-import { LOG_LEVELS } from '../shared/config';
+import { describeError } from '../shared/platform/errors';
+import { createLogger, type Logger } from '../shared/platform/logger';
+import { LOG_LEVELS } from '../shared/platform/config';
 import { ComposeFileError } from './compose-file';
 import { InterpolationError } from './interpolate';
 import { loadFleetPlan, type LoadedPlan } from './load-plan';

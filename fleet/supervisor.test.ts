@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { createLogger } from '../shared/logger';
+import { createLogger } from '../shared/platform/logger';
 import { waitFor } from '../test/helpers/wait';
 import { createFleetOutput } from './output';
 import type { FleetPlan, ServicePlan } from './plan';
@@ -9,7 +9,7 @@ import { createSupervisor, FleetStartError, type Supervisor } from './supervisor
 import { isAlive } from '../test/helpers/process';
 
 /** Real processes (a small fixture script), so spawning, signals and process groups are exercised for real. */
-const FIXTURES = path.join(__dirname, 'test-fixtures');
+const FIXTURES = path.join(__dirname, '..', 'test', 'fixtures');
 
 function memory() {
   let text = '';
@@ -26,7 +26,7 @@ function svc(name: string, role: Role, mode: string, extra: Partial<ServicePlan>
   return {
     name,
     role,
-    entry: 'service.js',
+    entry: 'fleet-service.js',
     args: [mode],
     nodeFlags: [],
     env: { FIXTURE_NAME: name },

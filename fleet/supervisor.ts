@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../shared/platform/logger';
 import type { FleetOutput } from './output';
 import { stopGroups, type FleetPlan, type ServicePlan } from './plan';
 import { decideRestart, DEFAULT_RESTART_BOUNDS, type RestartBounds } from './restart-policy';

@@ -1,25 +1,25 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { assertSchemaCurrent, createDb, SchemaBehindError, type Knex } from '../shared/db';
-import { describeError } from '../shared/errors';
-import { createLifecycle, type Lifecycle } from '../shared/lifecycle';
-import type { Logger } from '../shared/logger';
-import type { MasterConfig } from '../shared/master-config';
-import { closeRedis, createRedis, type Redis } from '../shared/redis';
-import { createRedisKeys, type RedisKeys } from '../shared/redis-keys';
-import { createAlertRepository } from './alert-repository';
-import { createAlertStore } from './alert-store';
-import { createApiServer } from './api/server';
-import { backoffDelay, createSleeper } from './backoff';
-import { createDeadLetters } from './dead-letter';
-import { createEmailNotifier } from './email-notifier';
+import { assertSchemaCurrent, createDb, SchemaBehindError, type Knex } from '../shared/platform/db';
+import { describeError } from '../shared/platform/errors';
+import { createLifecycle, type Lifecycle } from '../shared/platform/lifecycle';
+import type { Logger } from '../shared/platform/logger';
+import type { MasterConfig } from '../shared/config/master-config';
+import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
+import { createRedisKeys, type RedisKeys } from '../shared/contract/redis-keys';
+import { createAlertRepository } from './ingest/alert-repository';
+import { createAlertStore } from './ingest/alert-store';
+import { createApiServer } from './http/server';
+import { backoffDelay, createSleeper } from '../shared/platform/retry';
+import { createDeadLetters } from './ingest/dead-letter';
+import { createEmailNotifier } from './notify/email-notifier';
 import { createMetrics, type MasterMetrics } from './metrics';
-import { createNotificationDelivery } from './notification-delivery';
-import type { Notifier } from './notifier';
-import { createOutbox, outboxTargets } from './outbox';
-import { createPubSubConsumer } from './pubsub-consumer';
-import { createStreamConsumer } from './stream-consumer';
-import { createWebhookNotifier } from './webhook-notifier';
+import { createNotificationDelivery } from './notify/notification-delivery';
+import type { Notifier } from './notify/notifier';
+import { createOutbox, outboxTargets } from './notify/outbox';
+import { createPubSubConsumer } from './ingest/pubsub-consumer';
+import { createStreamConsumer } from './ingest/stream-consumer';
+import { createWebhookNotifier } from './notify/webhook-notifier';
 
 /** Knobs tests turn to make time pass faster; production uses the defaults. */
 export interface MasterTuning {

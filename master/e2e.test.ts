@@ -1,4 +1,4 @@
-import { parseAlertMessage, type AlertMessage } from '../shared/alert';
+import { parseAlertMessage, type AlertMessage } from '../shared/contract/alert';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
@@ -6,7 +6,7 @@ import { startSmtpServer, type TestSmtpServer } from '../test/helpers/smtp';
 import { waitFor } from '../test/helpers/wait';
 import { startWebhookReceiver, type TestWebhookReceiver } from '../test/helpers/webhook';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
-import { verifyWebhookSignature, type WebhookPayload } from './notification-format';
+import { verifyWebhookSignature, type WebhookPayload } from './notify/notification-format';
 
 const SECRET = 'end-to-end-secret';
 

@@ -1,12 +1,12 @@
-import { loadConfigForMain } from '../shared/config';
-import { SchemaBehindError } from '../shared/db';
-import { describeError } from '../shared/errors';
-import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
-import { createLogger, flushLogger } from '../shared/logger';
-import { loadMasterConfig, MASTER_VARIABLES } from '../shared/master-config';
+import { loadConfigForMain } from '../shared/platform/config';
+import { SchemaBehindError } from '../shared/platform/db';
+import { describeError } from '../shared/platform/errors';
+import { createLifecycle, exitOnSignals } from '../shared/platform/lifecycle';
+import { createLogger, flushLogger } from '../shared/platform/logger';
+import { loadMasterConfig, MASTER_VARIABLES } from '../shared/config/master-config';
 import { createMaster } from './app';
 
-/** `npm run master`: ingest, storage, notifications and the HTTP API. Configuration: shared/master-config.ts. */
+/** `npm run master`: ingest, storage, notifications and the HTTP API. Configuration: shared/config/master-config.ts. */
 async function main(): Promise<void> {
   const config = loadConfigForMain('npm run master', MASTER_VARIABLES, loadMasterConfig);
   if (!config) return;

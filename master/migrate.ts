@@ -1,8 +1,8 @@
 import { config as loadDotenv } from 'dotenv';
-import { loadVariables } from '../shared/config';
-import { createDb, ensureDatabase, migrateLatest } from '../shared/db';
-import { ConfigError, describeError } from '../shared/errors';
-import { DATABASE_VARIABLES } from '../shared/master-config';
+import { loadVariables } from '../shared/platform/config';
+import { createDb, ensureDatabase, migrateLatest } from '../shared/platform/db';
+import { ConfigError, describeError } from '../shared/platform/errors';
+import { DATABASE_VARIABLES } from '../shared/config/master-config';
 
 /** `npm run db:migrate`: creates the database named in DATABASE_URL if missing and applies pending migrations. */
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Indexes for the analysts' queries beyond the time orderings of the first migration (see master/api/alert-queries.ts):
+ * Indexes for the analysts' queries beyond the time orderings of the first migration (see shared/read-model/alert-queries.ts):
  * - `ordering=(-)change_percent`, overall and per pair: btrees on (change_percent, id) and (pair, change_percent, id),
  *   scanned forwards or backwards, with id as the keyset tie-breaker;
  * - `min_change` (abs(change_percent) >= x): an expression index, which also gives the planner statistics on

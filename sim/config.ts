@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { PAIR_RE } from '../shared/alert';
-import { UNSIGNED_DECIMAL_RE } from '../shared/decimal';
-import { enumVar, integerVar, LOG_LEVELS, loadVariables, stringVar, type VariableSpecs } from '../shared/config';
+import { PAIR_RE } from '../shared/contract/alert';
+import { UNSIGNED_DECIMAL_RE } from '../shared/contract/decimal';
+import { enumVar, integerVar, LOG_LEVELS, loadVariables, stringVar, type VariableSpecs } from '../shared/platform/config';
 
 const probability = z
   .string()

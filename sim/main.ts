@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { loadConfigForMain } from '../shared/config';
-import { describeError } from '../shared/errors';
-import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
-import { createLogger } from '../shared/logger';
+import { loadConfigForMain } from '../shared/platform/config';
+import { describeError } from '../shared/platform/errors';
+import { createLifecycle, exitOnSignals } from '../shared/platform/lifecycle';
+import { createLogger } from '../shared/platform/logger';
 import { loadSimConfig, SIM_VARIABLES } from './config';
 import { parseSimScript } from './script';
 import { createTickerSimulator } from './simulator';

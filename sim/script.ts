@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { PairSchema } from '../shared/alert';
-import { UNSIGNED_DECIMAL_RE } from '../shared/decimal';
+import { PairSchema } from '../shared/contract/alert';
+import { UNSIGNED_DECIMAL_RE } from '../shared/contract/decimal';
 
 /**
  * Faults the simulator can inject, each imitating something the real ticker (or the network in front of it) does.

@@ -1,8 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { PAIR_RE } from '../shared/alert';
-import { Decimal, parsePositiveDecimal } from '../shared/decimal';
-import type { Logger } from '../shared/logger';
+import { PAIR_RE } from '../shared/contract/alert';
+import { Decimal, parsePositiveDecimal } from '../shared/contract/decimal';
+import type { Logger } from '../shared/platform/logger';
 import { SimScriptSchema, type Fault, type FaultKind, type ScriptStep, type SimScript } from './script';
 import { createSeededRandom } from './random';
 

@@ -1,5 +1,5 @@
-import type { Direction, PriceField, ReferenceMode } from '../shared/alert';
-import { Decimal, formatDecimal, parsePositiveDecimal } from '../shared/decimal';
+import type { Direction, PriceField, ReferenceMode } from '../shared/contract/alert';
+import { Decimal, formatDecimal, parsePositiveDecimal } from '../shared/contract/decimal';
 
 /**
  * The oscillation decision: a pure function of (reference, ticker quote, settings). No I/O, no clock, no floats.

@@ -1,10 +1,10 @@
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, describeError } from '../shared/errors';
-import { readBotStatus } from '../shared/fleet-status';
-import { createLogger } from '../shared/logger';
-import { closeRedis, createRedis } from '../shared/redis';
-import { createRedisKeys } from '../shared/redis-keys';
-import { loadWorkerConfig } from '../shared/worker-config';
+import { ConfigError, describeError } from '../shared/platform/errors';
+import { readBotStatus } from '../shared/contract/fleet-status';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis } from '../shared/platform/redis';
+import { createRedisKeys } from '../shared/contract/redis-keys';
+import { loadWorkerConfig } from '../shared/config/worker-config';
 
 const HEALTHY = new Set(['ok', 'degraded']);
 

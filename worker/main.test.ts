@@ -3,7 +3,7 @@ import { startService } from '../test/helpers/process';
 /**
  * `npm run worker` with a bad configuration: exit code 2 and one line naming each bad variable (no Redis, no ticker
  * needed). Every variable is checked in one process (the loader reports every problem at once); the per-variable
- * messages are unit-tested in shared/config.test.ts.
+ * messages are unit-tested in shared/platform/config.test.ts.
  */
 describe('worker/main.ts with an invalid configuration', () => {
   const invalid: Record<string, string> = {

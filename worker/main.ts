@@ -1,12 +1,12 @@
-import { loadConfigForMain } from '../shared/config';
-import { describeError } from '../shared/errors';
-import { createLifecycle, exitOnSignals } from '../shared/lifecycle';
-import { createLogger } from '../shared/logger';
-import { closeRedis, createRedis } from '../shared/redis';
-import { loadWorkerConfig, WORKER_VARIABLES } from '../shared/worker-config';
+import { loadConfigForMain } from '../shared/platform/config';
+import { describeError } from '../shared/platform/errors';
+import { createLifecycle, exitOnSignals } from '../shared/platform/lifecycle';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis } from '../shared/platform/redis';
+import { loadWorkerConfig, WORKER_VARIABLES } from '../shared/config/worker-config';
 import { createWorker } from './worker';
 
-/** `npm run worker`: one bot watching one pair. Configuration from env and --flags (see shared/worker-config.ts). */
+/** `npm run worker`: one bot watching one pair. Configuration from env and --flags (see shared/config/worker-config.ts). */
 async function main(): Promise<void> {
   const config = loadConfigForMain('npm run worker', WORKER_VARIABLES, loadWorkerConfig);
   if (!config) return;

@@ -1,4 +1,4 @@
-import { createLogger } from '../shared/logger';
+import { createLogger } from '../shared/platform/logger';
 import { createPoller, type TickResult } from './poller';
 
 const logger = createLogger({ name: 'test', level: 'silent' });

@@ -1,5 +1,5 @@
-import type { Logger } from '../shared/logger';
-import { describeError } from '../shared/errors';
+import type { Logger } from '../shared/platform/logger';
+import { describeError } from '../shared/platform/errors';
 
 /** What a tick asks of the schedule: stay on the fixed-rate grid, or come back after a delay (backoff, 429, bad pair). */
 export type TickResult = { readonly next: 'on-schedule' } | { readonly next: 'delay'; readonly delayMs: number };

@@ -1,10 +1,10 @@
-import { newAlertId, type AlertMessage } from '../shared/alert';
-import { createLogger } from '../shared/logger';
-import { closeRedis, createRedis } from '../shared/redis';
+import { newAlertId, type AlertMessage } from '../shared/contract/alert';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis } from '../shared/platform/redis';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { createAlertPublisher } from './publisher';
-import { readAlertStream, subscribeAlerts } from './test-support';
+import { readAlertStream, subscribeAlerts } from '../test/helpers/worker-streams';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 

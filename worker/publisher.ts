@@ -1,8 +1,8 @@
-import { serializeAlert, type AlertMessage } from '../shared/alert';
-import { describeError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { Redis } from '../shared/redis';
-import type { RedisKeys } from '../shared/redis-keys';
+import { serializeAlert, type AlertMessage } from '../shared/contract/alert';
+import { describeError } from '../shared/platform/errors';
+import type { Logger } from '../shared/platform/logger';
+import type { Redis } from '../shared/platform/redis';
+import type { RedisKeys } from '../shared/contract/redis-keys';
 
 /**
  * Publishes alerts without ever blocking the poll loop. Each alert goes out in ONE MULTI: PUBLISH on `alerts:<PAIR>`

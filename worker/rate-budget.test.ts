@@ -1,11 +1,11 @@
-import { readFleet } from '../shared/fleet-status';
-import { createLogger } from '../shared/logger';
-import { closeRedis, createRedis, type Redis } from '../shared/redis';
+import { readFleet } from '../shared/contract/fleet-status';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { createRateBudget, emissionIntervalMs } from './rate-budget';
-import { workerConfig } from './test-support';
+import { workerConfig } from '../test/helpers/worker-streams';
 import { createWorker, type Worker } from './worker';
 
 const logger = createLogger({ name: 'test', level: 'silent' });

@@ -1,7 +1,7 @@
-import type { Logger } from '../shared/logger';
-import type { Redis } from '../shared/redis';
-import type { RedisKeys } from '../shared/redis-keys';
-import { describeError } from '../shared/errors';
+import type { Logger } from '../shared/platform/logger';
+import type { Redis } from '../shared/platform/redis';
+import type { RedisKeys } from '../shared/contract/redis-keys';
+import { describeError } from '../shared/platform/errors';
 
 /**
  * The fleet-wide ticker budget (issue 6 §3). Every worker on one Redis (one key prefix) takes a slot before each request.

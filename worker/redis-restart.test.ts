@@ -1,10 +1,10 @@
 import Redis from 'ioredis';
-import { createRedisKeys } from '../shared/redis-keys';
+import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import { startService, type ServiceProcess } from '../test/helpers/process';
 import { waitFor } from '../test/helpers/wait';
 import { startOwnRedis, type OwnRedisServer } from '../test/helpers/redis-server';
-import { describeAlert, readAlertStream } from './test-support';
+import { describeAlert, readAlertStream } from '../test/helpers/worker-streams';
 
 /** Prices that each move 2 % from the one before: with a 1 % threshold in last-alert mode, every step alerts. */
 function climbing(from: number, count: number): string[] {

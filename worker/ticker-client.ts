@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance } from 'axios';
-import { describeError } from '../shared/errors';
+import { describeError } from '../shared/platform/errors';
 import { selectPrice } from './detector';
 
 /**

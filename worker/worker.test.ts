@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import type { AlertMessage } from '../shared/alert';
+import type { AlertMessage } from '../shared/contract/alert';
 import path from 'node:path';
-import { readBotStatus } from '../shared/fleet-status';
-import { createLogger } from '../shared/logger';
-import { closeRedis, createRedis, type Redis } from '../shared/redis';
+import { readBotStatus } from '../shared/contract/fleet-status';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import type { ScriptStep } from '../sim/script';
 import { REPO_ROOT, startService } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
-import { describeAlert, readAlertStream, subscribeAlerts, workerConfig } from './test-support';
+import { describeAlert, readAlertStream, subscribeAlerts, workerConfig } from '../test/helpers/worker-streams';
 import { createWorker, type Worker } from './worker';
 
 const logger = createLogger({ name: 'test', level: 'silent' });

@@ -1,10 +1,10 @@
-import { AlertMessageSchema, ALERT_VERSION, newAlertId, type AlertMessage } from '../shared/alert';
-import { describeError } from '../shared/errors';
-import { writeBotStatus, type BotState, type BotStatus } from '../shared/fleet-status';
-import type { Logger } from '../shared/logger';
-import type { Redis } from '../shared/redis';
-import { createRedisKeys, type RedisKeys } from '../shared/redis-keys';
-import { botConfigSnapshot, type WorkerConfig } from '../shared/worker-config';
+import { AlertMessageSchema, ALERT_VERSION, newAlertId, type AlertMessage } from '../shared/contract/alert';
+import { describeError } from '../shared/platform/errors';
+import { writeBotStatus, type BotState, type BotStatus } from '../shared/contract/fleet-status';
+import type { Logger } from '../shared/platform/logger';
+import type { Redis } from '../shared/platform/redis';
+import { createRedisKeys, type RedisKeys } from '../shared/contract/redis-keys';
+import { botConfigSnapshot, type WorkerConfig } from '../shared/config/worker-config';
 import { decide, type Decision } from './detector';
 import { createPoller, type TickResult } from './poller';
 import { createAlertPublisher } from './publisher';

@@ -1,9 +1,9 @@
-import type { Logger } from '../../shared/logger';
-import type { Redis } from '../../shared/redis';
-import { closeRedis } from '../../shared/redis';
-import type { RedisKeys } from '../../shared/redis-keys';
-import { describeError } from '../../shared/errors';
-import { parseAlertBatch, serializeAlert, type AlertMessage } from '../../shared/alert';
+import type { Logger } from '../../shared/platform/logger';
+import type { Redis } from '../../shared/platform/redis';
+import { closeRedis } from '../../shared/platform/redis';
+import type { RedisKeys } from '../../shared/contract/redis-keys';
+import { describeError } from '../../shared/platform/errors';
+import { parseAlertBatch, serializeAlert, type AlertMessage } from '../../shared/contract/alert';
 
 /** One open `/events` response's view of the feed. */
 export interface LiveFeedListener {

@@ -1,14 +1,14 @@
 import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { serializeAlert } from '../../shared/alert';
-import { createLogger } from '../../shared/logger';
-import { closeRedis, createRedis, type Redis } from '../../shared/redis';
+import { serializeAlert } from '../../shared/contract/alert';
+import { createLogger } from '../../shared/platform/logger';
+import { closeRedis, createRedis, type Redis } from '../../shared/platform/redis';
 import { makeAlert } from '../../test/helpers/alerts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../../test/helpers/redis';
 import { startOwnRedis } from '../../test/helpers/redis-server';
 import { waitFor } from '../../test/helpers/wait';
-import { createApiServer } from '../api/server';
+import { createApiServer } from '../http/server';
 import { createMetrics } from '../metrics';
 import { dashboardPlugin } from './plugin';
 

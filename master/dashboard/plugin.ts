@@ -2,10 +2,10 @@ import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from '../../shared/logger';
-import type { Redis } from '../../shared/redis';
-import type { RedisKeys } from '../../shared/redis-keys';
-import { describeError } from '../../shared/errors';
+import type { Logger } from '../../shared/platform/logger';
+import type { Redis } from '../../shared/platform/redis';
+import type { RedisKeys } from '../../shared/contract/redis-keys';
+import { describeError } from '../../shared/platform/errors';
 import { createLiveFeed } from './live-feed';
 import { parseTicksQuery, readTicks } from './ticks';
 

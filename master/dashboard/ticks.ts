@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { PairSchema } from '../../shared/alert';
-import type { Redis } from '../../shared/redis';
-import type { RedisKeys } from '../../shared/redis-keys';
+import { PairSchema } from '../../shared/contract/alert';
+import type { Redis } from '../../shared/platform/redis';
+import type { RedisKeys } from '../../shared/contract/redis-keys';
 
 /** Most ticks one `/ticks` request returns. A worker polling every second writes 3,600 an hour. */
 export const TICKS_MAX_LIMIT = 5000;

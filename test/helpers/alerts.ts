@@ -1,5 +1,5 @@
-import { newAlertId, serializeAlert, type AlertMessage } from '../../shared/alert';
-import type { RedisKeys } from '../../shared/redis-keys';
+import { newAlertId, serializeAlert, type AlertMessage } from '../../shared/contract/alert';
+import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type Redis from 'ioredis';
 
 let sequence = 0;

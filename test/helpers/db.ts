@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../../shared/db';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../../shared/platform/db';
 
 /** The server tests run against. Override with TEST_PG_URL (a URL without a database path). */
 export const TEST_PG_SERVER = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';

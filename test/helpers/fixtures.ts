@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Knex } from '../../shared/db';
+import type { Knex } from '../../shared/platform/db';
 import { createSeededRandom } from '../../sim/random';
-import type { AlertItem } from '../../master/api/alert-queries';
+import type { AlertItem } from '../../shared/read-model/alert-queries';
 
 /**
  * Bulk fixture alerts for tests and the bench: deterministic (seeded), plausible rows generated lazily and loaded with

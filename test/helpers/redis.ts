@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { deleteKeysWithPrefix } from '../../shared/redis';
-import { createRedisKeys, type RedisKeys } from '../../shared/redis-keys';
+import { deleteKeysWithPrefix } from '../../shared/platform/redis';
+import { createRedisKeys, type RedisKeys } from '../../shared/contract/redis-keys';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

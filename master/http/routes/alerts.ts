@@ -1,0 +1,140 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { describeError } from '../../../shared/platform/errors';
+import { ALERT_COLUMNS, type AlertQueries } from '../../../shared/read-model/alert-queries';
+import { alertCsvChunks } from '../../../shared/read-model/alert-csv';
+import { BadRequestError } from '../../../shared/read-model/bad-request';
+import { ALERT_SCHEMA, ERROR_RESPONSES, NOTIFICATION_SCHEMA, querySchema } from '../openapi';
+import {
+  ALERT_CSV_PARAMS,
+  ALERT_LIST_PARAMS,
+  DEFAULT_PAGE_LIMIT,
+  encodeCursor,
+  isUuid,
+  parseParams,
+  toAlertFilter,
+  type AlertFilter,
+  type Ordering,
+  type PageCursor,
+} from '../../../shared/read-model/query-params';
+
+export interface AlertRoutesOptions {
+  readonly queries: AlertQueries;
+  readonly now: () => number;
+  /** Rows per keyset batch (and per written chunk) of a CSV export. @defaultValue 2000 */
+  readonly csvBatchSize?: number;
+}
+
+/** True when the client asked for CSV on GET /alerts (`Accept: text/csv`, not refused with q=0). */
+function wantsCsv(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((range) => {
+    const [type = '', ...params] = range.split(';').map((s) => s.trim().toLowerCase());
+    return type === 'text/csv' && !params.some((p) => /^q=0(\.0*)?$/.test(p));
+  });
+}
+
+/**
+ * GET /alerts (JSON page, or CSV with Accept: text/csv), GET /alerts.csv, GET /alerts/:id.
+ */
+export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, { queries, now, csvBatchSize = 2000 }) => {
+  /**
+   * Streams every matching alert as CSV. Batches are pulled from Postgres only as fast as the client reads
+   * (Readable.from over an async generator honours back-pressure), so memory holds about one batch; each batch is
+   * written as one chunk, not one socket write per row.
+   */
+  function sendCsv(reply: FastifyReply, filter: AlertFilter, ordering: Ordering, cursor: PageCursor | undefined): FastifyReply {
+    const chunks = alertCsvChunks(queries.streamAlerts(filter, { ordering, cursor, batchSize: csvBatchSize }));
+    // Byte mode with a small high-water mark: at most about one batch is read ahead of the socket.
+    const body = Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
+    body.on('error', (err) => {
+      // Headers are gone by now: the client sees a truncated download (no final newline); the log says why.
+      reply.log.error({ err: describeError(err) }, 'CSV export failed midway');
+    });
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="alerts.csv"')
+      .send(body);
+  }
+
+  function exportCsv(query: unknown, reply: FastifyReply): FastifyReply {
+    const params = parseParams(ALERT_CSV_PARAMS, query, now());
+    const filter = toAlertFilter(params, query);
+    const ordering = params.ordering ?? '-observed_at';
+    checkCursorOrdering(params.cursor, ordering, query);
+    return sendCsv(reply, filter, ordering, params.cursor);
+  }
+
+  app.get(
+    '/alerts',
+    {
+      // HEAD would run a whole CSV export (Accept: text/csv) only to throw the body away.
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'Alerts, newest first by default, one keyset page at a time (or all of them as CSV with Accept: text/csv)',
+        querystring: querySchema(ALERT_LIST_PARAMS),
+        response: {
+          200: {
+            description: 'A page. Pass next_cursor back as cursor (with the same filters) for the next one; null on the last page.',
+            type: 'object',
+            properties: { items: { type: 'array', items: ALERT_SCHEMA }, next_cursor: { type: ['string', 'null'] } },
+          },
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (req, reply) => {
+      if (wantsCsv(req.headers.accept)) return exportCsv(req.query, reply);
+      const params = parseParams(ALERT_LIST_PARAMS, req.query, now());
+      const filter = toAlertFilter(params, req.query);
+      const ordering = params.ordering ?? '-observed_at';
+      checkCursorOrdering(params.cursor, ordering, req.query);
+      const page = await queries.listAlerts(filter, { ordering, limit: params.limit ?? DEFAULT_PAGE_LIMIT, cursor: params.cursor });
+      return { items: page.items, next_cursor: page.nextCursor ? encodeCursor(page.nextCursor) : null };
+    },
+  );
+
+  app.get(
+    '/alerts.csv',
+    {
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'Every matching alert as CSV, streamed (same filters and ordering as GET /alerts; no limit)',
+        querystring: querySchema(ALERT_CSV_PARAMS),
+        produces: ['text/csv'],
+        response: { 200: { description: `CSV with a header row: ${ALERT_COLUMNS.join(',')} (config as JSON text)`, type: 'string' }, ...ERROR_RESPONSES },
+      },
+    },
+    async (req, reply) => exportCsv(req.query, reply),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/alerts/:id',
+    {
+      schema: {
+        summary: 'One alert with its notification deliveries',
+        params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } } },
+        response: {
+          200: { type: 'object', properties: { ...ALERT_SCHEMA.properties, notifications: { type: 'array', items: NOTIFICATION_SCHEMA } } },
+          404: { description: 'No alert has this id.', type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } },
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (req, reply) => {
+      parseParams([], req.query, now());
+      const { id } = req.params;
+      if (!isUuid(id)) throw new BadRequestError('id', id, 'a UUID such as 0b6f2f4e-3c1a-4d5e-9f00-1a2b3c4d5e6f');
+      const alert = await queries.getAlert(id.toLowerCase());
+      if (!alert) return reply.code(404).send({ error: 'not_found', message: `no alert has id ${id}` });
+      const notifications = await queries.getNotifications(alert.id);
+      return { ...alert, notifications };
+    },
+  );
+};
+
+function checkCursorOrdering(cursor: PageCursor | undefined, ordering: Ordering, query: unknown): void {
+  if (cursor && cursor.ordering !== ordering) {
+    throw new BadRequestError('cursor', (query as Record<string, unknown>).cursor, `a next_cursor from a page with ordering=${ordering} (this one was made for ordering=${cursor.ordering})`);
+  }
+}

@@ -1,0 +1,46 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Knex } from '../../../shared/platform/db';
+import { describeError } from '../../../shared/platform/errors';
+import type { Redis } from '../../../shared/platform/redis';
+import type { MasterMetrics } from '../../metrics';
+
+export interface SystemRoutesOptions {
+  readonly db: Knex;
+  readonly redis: Redis;
+  readonly metrics: MasterMetrics;
+  /** Longest a readiness probe waits for each dependency. @defaultValue 2000 */
+  readonly readyTimeoutMs?: number;
+}
+
+/** Rejects when `promise` takes longer than `ms`: a probe must answer even when a dependency hangs. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** GET /health (the process is up), GET /ready (Postgres and Redis answer), GET /metrics (Prometheus). */
+export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = async (app, { db, redis, metrics, readyTimeoutMs = 2000 }) => {
+  app.get('/health', { schema: { summary: 'Liveness: the process is up (no token needed)', security: [] } }, async () => ({ status: 'ok' }));
+
+  app.get(
+    '/ready',
+    { schema: { summary: 'Readiness: Postgres and Redis reachable; 503 otherwise (no token needed)', security: [] } },
+    async (_req, reply) => {
+      const [postgres, redisCheck] = await Promise.allSettled([
+        within(db.raw('SELECT 1'), readyTimeoutMs, 'postgres'),
+        within(redis.ping(), readyTimeoutMs, 'redis'),
+      ]);
+      const state = (r: PromiseSettledResult<unknown>) => (r.status === 'fulfilled' ? 'ok' : `down: ${describeError(r.reason)}`);
+      const ready = postgres.status === 'fulfilled' && redisCheck.status === 'fulfilled';
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', postgres: state(postgres), redis: state(redisCheck) });
+    },
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(body);
+  });
+};

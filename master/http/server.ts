@@ -1,0 +1,101 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Knex } from '../../shared/platform/db';
+import { describeError } from '../../shared/platform/errors';
+import type { Logger } from '../../shared/platform/logger';
+import type { Redis } from '../../shared/platform/redis';
+import type { RedisKeys } from '../../shared/contract/redis-keys';
+import type { MasterMetrics } from '../metrics';
+import { dashboardPlugin } from '../dashboard/plugin';
+import { createAlertQueries } from '../../shared/read-model/alert-queries';
+import { createAuthHook } from './auth';
+import { BadRequestError } from '../../shared/read-model/bad-request';
+import { createHttpMetricsHook } from './http-metrics';
+import { registerOpenApi } from './openapi';
+import { alertRoutes } from './routes/alerts';
+import { fleetRoutes } from './routes/fleet';
+import { statsRoutes } from './routes/stats';
+import { systemRoutes } from './routes/system';
+
+/** What the HTTP API needs; the master builds these and passes them in. */
+export interface ApiDeps {
+  readonly db: Knex;
+  /** A regular (non-subscriber) connection. */
+  readonly redis: Redis;
+  /** Used to create dedicated subscriber connections (`redis.duplicate()`) for live feeds. */
+  readonly keys: RedisKeys;
+  readonly metrics: MasterMetrics;
+  readonly logger: Logger;
+  /** When set, every endpoint but /health and /ready needs `Authorization: Bearer <token>`. */
+  readonly apiToken?: string;
+  /** How long GET /stats answers are reused for identical queries (ms). @defaultValue 2000 */
+  readonly statsCacheTtlMs?: number;
+  /** Clock for relative times and staleness (tests pin it). @defaultValue Date.now */
+  readonly now?: () => number;
+}
+
+/** Postgres/Redis unreachable: the request was fine, the service is not (503, so clients and balancers retry). */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P03', '53300'].includes(e.code ?? '') ||
+    e.name === 'KnexTimeoutError' ||
+    /Connection is closed|Connection terminated/i.test(e.message ?? '')
+  );
+}
+
+/**
+ * Builds the analysts' HTTP API (and the dashboard). Stateless: any number of masters can serve it.
+ * Not listening yet: the caller decides host and port (`app.listen`) or injects requests in tests (`app.inject`).
+ */
+export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
+    // Per-request lines would drown the log at dashboard polling rates; durations go to /metrics instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    // A malformed percent-escape in the path is refused by the router before any hook: answer it in our 400 shape.
+    frameworkErrors: (err, req, res) => {
+      const reply = res as unknown as FastifyReply;
+      if (err.code === 'FST_ERR_BAD_URL') {
+        return reply.code(400).send(new BadRequestError('url', req.url, 'a path with well-formed percent-escapes').toJSON());
+      }
+      return reply.send(err);
+    },
+  }) as unknown as FastifyInstance;
+  const now = deps.now ?? Date.now;
+  const queries = createAlertQueries(deps.db);
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof BadRequestError) return reply.code(400).send(err.toJSON());
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // fastify's own refusals (malformed URL, oversized header, bad content type): still a client error, said in JSON.
+      return reply.code(status).send({ error: status === 400 ? 'bad_request' : 'client_error', message: err.message });
+    }
+    if (isUnavailable(err)) {
+      req.log.warn({ err: describeError(err), route: req.routeOptions.url }, 'dependency unavailable');
+      return reply.code(503).send({ error: 'unavailable', message: 'the database or Redis is unreachable; retry shortly' });
+    }
+    req.log.error({ err: describeError(err), route: req.routeOptions.url }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  const auth = createAuthHook({ token: deps.apiToken });
+  if (auth) app.addHook('onRequest', auth);
+  app.addHook('onResponse', createHttpMetricsHook(deps.metrics));
+
+  await registerOpenApi(app);
+  await app.register(async (api) => {
+    // Route schemas document; query-params.ts validates (its 400 names parameter, value and what is allowed) and
+    // answers are sent as built, so the documented shapes cannot silently drop a field.
+    api.setValidatorCompiler(() => () => true);
+    api.setSerializerCompiler(() => (data) => JSON.stringify(data));
+    await api.register(systemRoutes, { db: deps.db, redis: deps.redis, metrics: deps.metrics });
+    await api.register(alertRoutes, { queries, now });
+    await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });
+    await api.register(fleetRoutes, { redis: deps.redis, keys: deps.keys, now });
+  });
+  await app.register(dashboardPlugin, deps);
+
+  return app;
+}

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import type { Redis } from '../platform/redis';
+import type { RedisKeys } from './redis-keys';
+import { BotConfigSnapshotSchema, type BotConfigSnapshot } from './alert';
+
+export const BOT_STATUSES = ['ok', 'degraded', 'unhealthy', 'invalid-pair', 'stopped'] as const;
+export type BotState = (typeof BOT_STATUSES)[number];
+
+/** A bot's heartbeat, as the worker writes it into the hash `bot:<botId>` (every field a string in Redis). */
+export interface BotStatus {
+  readonly botId: string;
+  readonly pair: string;
+  readonly status: BotState;
+  /** Last valid price, exact decimal string; absent before the first one. */
+  readonly lastPrice?: string;
+  /** ISO time of the last fetch attempt. */
+  readonly lastFetchAt?: string;
+  /** ISO time of the last valid price. */
+  readonly lastPriceAt?: string;
+  readonly referencePrice?: string;
+  readonly consecutiveErrors: number;
+  readonly lastError?: string;
+  readonly startedAt: string;
+  /** ISO time this heartbeat was written. */
+  readonly heartbeatAt: string;
+  /** The heartbeat counts as expired after this many ms (the hash TTL). */
+  readonly ttlMs: number;
+  /** True while the shared ticker budget slows this bot below its configured rate. */
+  readonly rateLimited: boolean;
+  /** Effective poll interval right now (ms), which rises above config.intervalMs when the budget is short. */
+  readonly effectiveIntervalMs: number;
+  readonly alertsPublished: number;
+  readonly alertsDropped: number;
+  readonly alertsQueued: number;
+  readonly config: BotConfigSnapshot;
+}
+
+const optionalString = z.string().optional().transform((s) => (s === '' ? undefined : s));
+const BotStatusHashSchema = z.object({
+  botId: z.string(),
+  pair: z.string(),
+  status: z.enum(BOT_STATUSES),
+  lastPrice: optionalString,
+  lastFetchAt: optionalString,
+  lastPriceAt: optionalString,
+  referencePrice: optionalString,
+  consecutiveErrors: z.coerce.number().int().nonnegative(),
+  lastError: optionalString,
+  startedAt: z.string(),
+  heartbeatAt: z.string(),
+  ttlMs: z.coerce.number().int().positive(),
+  rateLimited: z.enum(['true', 'false']).transform((s) => s === 'true'),
+  effectiveIntervalMs: z.coerce.number().int().positive(),
+  alertsPublished: z.coerce.number().int().nonnegative(),
+  alertsDropped: z.coerce.number().int().nonnegative(),
+  alertsQueued: z.coerce.number().int().nonnegative(),
+  config: z.string().transform((s, ctx) => {
+    try {
+      return BotConfigSnapshotSchema.parse(JSON.parse(s));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'config is not a bot config snapshot' });
+      return z.NEVER;
+    }
+  }),
+});
+
+function toHash(status: BotStatus): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(status)) {
+    if (v === undefined) continue;
+    out[k] = k === 'config' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+function fromHash(hash: Record<string, string>): BotStatus | null {
+  const parsed = BotStatusHashSchema.safeParse(hash);
+  return parsed.success ? (parsed.data as BotStatus) : null;
+}
+
+/** Writes a heartbeat: the live hash (expiring after `status.ttlMs`) and the never-expiring last-seen copy. */
+export async function writeBotStatus(redis: Redis, keys: RedisKeys, status: BotStatus): Promise<void> {
+  const key = keys.botStatus(status.botId);
+  const hash = toHash(status);
+  await redis
+    .multi()
+    .del(key)
+    .hset(key, hash)
+    .pexpire(key, status.ttlMs)
+    .hset(keys.botsLastSeen, status.botId, JSON.stringify(hash))
+    .exec();
+}
+
+/** A bot as the fleet table shows it: its last heartbeat, and `stale` when that heartbeat expired. */
+export interface FleetEntry extends BotStatus {
+  readonly stale: boolean;
+}
+
+/** Reads one bot's status; null if it never reported. */
+export async function readBotStatus(redis: Redis, keys: RedisKeys, botId: string, now = Date.now()): Promise<FleetEntry | null> {
+  const live = await redis.hgetall(keys.botStatus(botId));
+  const liveStatus = Object.keys(live).length > 0 ? fromHash(live) : null;
+  if (liveStatus) return { ...liveStatus, stale: now - Date.parse(liveStatus.heartbeatAt) > liveStatus.ttlMs };
+  const last = await redis.hget(keys.botsLastSeen, botId);
+  if (!last) return null;
+  try {
+    const status = fromHash(JSON.parse(last) as Record<string, string>);
+    return status ? { ...status, stale: true } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every bot that ever reported on this Redis (prefix), sorted by pair then botId. */
+export async function readFleet(redis: Redis, keys: RedisKeys, now = Date.now()): Promise<FleetEntry[]> {
+  const botIds = await redis.hkeys(keys.botsLastSeen);
+  const entries = await Promise.all(botIds.map((id) => readBotStatus(redis, keys, id, now)));
+  return entries
+    .filter((e): e is FleetEntry => e !== null)
+    .sort((a, b) => a.pair.localeCompare(b.pair) || a.botId.localeCompare(b.botId));
+}
