@@ -1,6 +1,7 @@
 import { PAIR_RE, type AlertMessage } from '../shared/contract/alert';
 import { toAlertRow } from '../master/ingest/alert-repository';
 import { makeAlert } from '../test/helpers/alerts';
+import { WRITTEN_ALERT_COLUMNS, alertCopyLine } from '../shared/read-model/alert-table';
 
 /** The pairs a bench fleet spreads its alerts over (a realistic fleet has many streams, not one). */
 export function benchPairs(count: number): string[] {
@@ -15,16 +16,10 @@ export function benchAlerts(count: number, pairs: readonly string[]): AlertMessa
   return Array.from({ length: count }, (_, i) => makeAlert({ pair: pairs[i % pairs.length]! }));
 }
 
-const ALERT_COLUMNS = ['id', 'bot_id', 'pair', 'direction', 'price', 'reference_price', 'change_percent', 'threshold_percent', 'observed_at', 'config'] as const;
-
 /** COPY column list matching `copyLine`. */
-export const COPY_COLUMNS = ALERT_COLUMNS.join(', ');
-
-// COPY text format: backslash, tab, newline and carriage return must be escaped in a value.
-const escapeCopy = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
+export const COPY_COLUMNS = WRITTEN_ALERT_COLUMNS.join(', ');
 
 /** One COPY text-format line for the alert, built from the master's own row mapping (`toAlertRow`). */
 export function copyLine(alert: AlertMessage): string {
-  const row = toAlertRow(alert) as Record<string, string>;
-  return `${ALERT_COLUMNS.map((c) => escapeCopy(String(row[c]))).join('\t')}\n`;
+  return alertCopyLine(toAlertRow(alert));
 }

@@ -12,6 +12,7 @@ import { createRedis, deleteKeysWithPrefix } from '../shared/platform/redis';
 import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createAlertRepository, toAlertRow } from '../master/ingest/alert-repository';
 import { createMaster } from '../master/app';
+import { alertCopyLine, alertCopySql } from '../shared/read-model/alert-table';
 
 /**
  * `node --import tsx bench/measure-ingest.ts [--alerts 50000] [--pairs 5] [--batch 1000] [--skip-strategies]`
@@ -150,16 +151,12 @@ async function copyInsert(trx: Knex.Transaction, alerts: readonly AlertMessage[]
   const client = (await trx.client.acquireConnection()) as PoolClient;
   try {
     // knex pins the transaction to one connection; acquireConnection inside it returns that same connection.
-    const stream = client.query(copyFrom('COPY alerts_in (id, bot_id, pair, direction, price, reference_price, change_percent, threshold_percent, observed_at, config) FROM STDIN (FORMAT csv)'));
-    const csv = (v: string) => `"${v.replace(/"/g, '""')}"`;
-    const text = alerts
-      .map(toAlertRow)
-      .map((r) => [r.id, r.bot_id, r.pair, r.direction, r.price, r.reference_price, r.change_percent, r.threshold_percent, r.observed_at, r.config].map(csv).join(','))
-      .join('\n');
+    const stream = client.query(copyFrom(alertCopySql('alerts_in')));
+    const text = alerts.map((a) => alertCopyLine(toAlertRow(a))).join('');
     await new Promise<void>((resolve, reject) => {
       stream.on('finish', resolve);
       stream.on('error', reject);
-      stream.end(`${text}\n`);
+      stream.end(text);
     });
   } finally {
     await trx.client.releaseConnection(client);

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { AlertMessage, BotConfigSnapshot, Direction } from '../../shared/contract/alert';
 import type { Knex } from '../../shared/platform/db';
+import { WRITTEN_ALERT_COLUMNS, alertCopyLine, alertCopySql, type AlertRowText } from '../../shared/read-model/alert-table';
 
 /** An alert as stored in Postgres (decimals exact, as the strings Postgres returns). */
 export interface StoredAlert {
@@ -43,8 +44,7 @@ export interface AlertRepository {
   findByIds(ids: readonly string[], trx?: Knex.Transaction): Promise<StoredAlert[]>;
 }
 
-/** The columns a batch carries (received_at is the database's own default). */
-const COLUMNS = 'id, bot_id, pair, direction, price, reference_price, change_percent, threshold_percent, observed_at, config';
+const COLUMNS = WRITTEN_ALERT_COLUMNS.join(', ');
 
 /**
  * A batch (of at least COPY_MIN_ROWS) goes by COPY into a session-local staging table, then into `alerts` with one INSERT ... SELECT that skips ids
@@ -56,7 +56,7 @@ const COLUMNS = 'id, bot_id, pair, direction, price, reference_price, change_per
  */
 const STAGING = 'alerts_ingest_staging';
 const CREATE_STAGING_SQL = `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (LIKE alerts INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`;
-const COPY_SQL = `COPY ${STAGING} (${COLUMNS}) FROM STDIN`;
+const COPY_SQL = alertCopySql(STAGING);
 const MERGE_SQL = `INSERT INTO alerts (${COLUMNS}) SELECT ${COLUMNS} FROM ${STAGING} ON CONFLICT (id) DO NOTHING RETURNING id`;
 
 /**
@@ -70,15 +70,6 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric
 ON CONFLICT (id) DO NOTHING
 RETURNING id`;
 
-// COPY text format: a backslash, tab, newline or carriage return inside a value must be escaped.
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-const escapeCopy = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
-
-/** The alert as one line of COPY text format, columns in `COLUMNS` order. */
-function copyLine(alert: AlertMessage): string {
-  const r = toAlertRow(alert);
-  return `${r.id}\t${escapeCopy(r.bot_id)}\t${escapeCopy(r.pair)}\t${r.direction}\t${escapeCopy(r.price)}\t${escapeCopy(r.reference_price)}\t${escapeCopy(r.change_percent)}\t${escapeCopy(r.threshold_percent)}\t${escapeCopy(r.observed_at)}\t${escapeCopy(r.config)}\n`;
-}
 
 /** The pg connection knex holds (inside a transaction: the transaction's own connection). */
 interface PgQueryable {
@@ -86,8 +77,8 @@ interface PgQueryable {
   query<S extends NodeJS.WritableStream>(stream: S): S;
 }
 
-/** Maps a contract message to its row's values. Exported for the ingest measurement (strategy comparison). */
-export function toAlertRow(alert: AlertMessage): Omit<AlertRow, 'received_at' | 'observed_at' | 'config'> & { observed_at: string; config: string } {
+/** Maps a contract message to its row's values as text (the bench builds its COPY baseline with it too). */
+export function toAlertRow(alert: AlertMessage): AlertRowText {
   return {
     id: alert.id,
     bot_id: alert.botId,
@@ -131,13 +122,13 @@ export function createAlertRepository(db: Knex): AlertRepository {
       try {
         if (alerts.length < COPY_MIN_ROWS) {
           const rows = alerts.map(toAlertRow);
-          const column = <K extends keyof (typeof rows)[number]>(key: K) => rows.map((r) => r[key]);
-          const values = [column('id'), column('bot_id'), column('pair'), column('direction'), column('price'), column('reference_price'), column('change_percent'), column('threshold_percent'), column('observed_at'), column('config')];
+          // One array parameter per column, in UNNEST_SQL's $1..$10 order.
+          const values = WRITTEN_ALERT_COLUMNS.map((c) => rows.map((r) => r[c]));
           const result = await connection.query<{ id: string }>(UNNEST_SQL, values);
           return result.rows.map((r) => r.id);
         }
         await connection.query(CREATE_STAGING_SQL);
-        const text = alerts.map(copyLine).join('');
+        const text = alerts.map((a) => alertCopyLine(toAlertRow(a))).join('');
         await pipeline(Readable.from([text]), connection.query(copyFrom(COPY_SQL)));
         const result = await connection.query<{ id: string }>(MERGE_SQL);
         return result.rows.map((r) => r.id);

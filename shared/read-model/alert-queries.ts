@@ -1,5 +1,6 @@
 import type { Knex } from '../platform/db';
 import type { AlertFilter, Ordering, PageCursor } from './query-params';
+import { ALERT_COLUMNS as TABLE_COLUMNS } from './alert-table';
 
 /**
  * Read-side repository over the `alerts` table (and the notifications outbox) for the API and the CLI.
@@ -32,20 +33,8 @@ export interface AlertItem {
   readonly received_at: string;
 }
 
-/** The column order of CSV exports (config is written as JSON text). */
-export const ALERT_COLUMNS = [
-  'id',
-  'bot_id',
-  'pair',
-  'direction',
-  'price',
-  'reference_price',
-  'change_percent',
-  'threshold_percent',
-  'observed_at',
-  'config',
-  'received_at',
-] as const satisfies readonly (keyof AlertItem)[];
+/** The column order of CSV exports (config is written as JSON text): the table's own columns. */
+export const ALERT_COLUMNS: readonly (keyof AlertItem)[] = TABLE_COLUMNS;
 
 /** One notification delivery of an alert (a row of the outbox). */
 export interface NotificationItem {

@@ -5,6 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Knex } from '../../shared/platform/db';
 import { createSeededRandom } from '../../sim/random';
 import type { AlertItem } from '../../shared/read-model/alert-queries';
+import { alertCopyLine, alertCopySql } from '../../shared/read-model/alert-table';
 
 /**
  * Bulk fixture alerts for tests and the bench: deterministic (seeded), plausible rows generated lazily and loaded with
@@ -90,15 +91,8 @@ export function* generateFixtureAlerts(options: FixtureOptions): Generator<Fixtu
   }
 }
 
-/** COPY text format: backslash, tab and newlines escaped. */
-function copyField(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
-}
-
 function copyLine(a: FixtureAlert): string {
-  return [a.id, a.bot_id, a.pair, a.direction, a.price, a.reference_price, a.change_percent, a.threshold_percent, a.observed_at, JSON.stringify(a.config)]
-    .map(copyField)
-    .join('\t');
+  return alertCopyLine({ ...a, config: JSON.stringify(a.config) });
 }
 
 /** Loads alerts into `alerts` with COPY, streaming (memory stays flat for any count). Returns how many rows were written. */
@@ -107,7 +101,7 @@ export async function copyAlerts(db: Knex, alerts: Iterable<FixtureAlert>, optio
   let written = 0;
   try {
     const copy = client.query(
-      copyFrom('COPY alerts (id, bot_id, pair, direction, price, reference_price, change_percent, threshold_percent, observed_at, config) FROM STDIN'),
+      copyFrom(alertCopySql('alerts')),
     );
     function* chunks(): Generator<string> {
       let buffer: string[] = [];
@@ -115,11 +109,11 @@ export async function copyAlerts(db: Knex, alerts: Iterable<FixtureAlert>, optio
         buffer.push(copyLine(alert));
         written++;
         if (buffer.length === 2000) {
-          yield `${buffer.join('\n')}\n`;
+          yield buffer.join('');
           buffer = [];
         }
       }
-      if (buffer.length) yield `${buffer.join('\n')}\n`;
+      if (buffer.length) yield buffer.join('');
     }
     await pipeline(Readable.from(chunks()), copy);
     if (options.analyze !== false) await client.query('ANALYZE alerts');
