@@ -91,6 +91,41 @@ describe('ticker client (answers the simulator never gives)', () => {
   });
 });
 
+describe('when the ticker sends its headers and then a byte every 200 ms', () => {
+  let server: http.Server;
+  let url: string;
+  const trickles = new Set<NodeJS.Timeout>();
+  beforeAll(async () => {
+    server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(' ');
+      // A body that never ends: the socket is never idle long enough for an idle timeout to fire.
+      const timer = setInterval(() => res.write(' '), 200);
+      trickles.add(timer);
+      res.on('close', () => {
+        clearInterval(timer);
+        trickles.delete(timer);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v0/ticker`;
+  });
+  afterAll(async () => {
+    for (const t of trickles) clearInterval(t);
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('gives up at the request deadline and reports a timeout', async () => {
+    const client = createTickerClient({ baseUrl: url, pair: 'BTC-USD', timeoutMs: 1000 });
+    try {
+      expect(await client.fetchQuote()).toMatchObject({ kind: 'transient', reason: 'timed out after 1000 ms' });
+    } finally {
+      client.close();
+    }
+  });
+});
+
 describe('parseRetryAfter', () => {
   const now = new Date('2026-11-29T20:00:00Z');
   it.each([

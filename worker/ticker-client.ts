@@ -30,6 +30,10 @@ export interface TickerClientDeps {
   /** e.g. https://api.uphold.com/v0/ticker (no trailing slash) */
   readonly baseUrl: string;
   readonly pair: string;
+  /**
+   * Deadline of one whole request, from connecting to the last byte of the body. A server that trickles its answer
+   * (headers, then a byte now and then) is cut off here too, not only one that goes silent.
+   */
   readonly timeoutMs: number;
   /** Used when a 429 has no usable Retry-After. @defaultValue 30000 */
   readonly defaultRetryAfterMs?: number;
@@ -55,6 +59,7 @@ export function createTickerClient(deps: TickerClientDeps): TickerClient {
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1 });
   const client: AxiosInstance = axios.create({
+    // Idle limit; the total deadline is the AbortSignal given to each request below.
     timeout: deps.timeoutMs,
     httpAgent,
     httpsAgent,
@@ -74,13 +79,15 @@ export function createTickerClient(deps: TickerClientDeps): TickerClient {
     let body: string;
     let headers: Record<string, unknown>;
     try {
-      const res = await client.get<string>(url);
+      // axios' `timeout` only fires while the socket is idle: the signal bounds the request as a whole.
+      const res = await client.get<string>(url, { signal: AbortSignal.timeout(deps.timeoutMs) });
       status = res.status;
       body = typeof res.data === 'string' ? res.data : String(res.data);
       headers = res.headers as Record<string, unknown>;
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const reason = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? `timed out after ${deps.timeoutMs} ms` : `network error: ${describeError(err)}`;
+      const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || axios.isCancel(err);
+      const reason = timedOut ? `timed out after ${deps.timeoutMs} ms` : `network error: ${describeError(err)}`;
       return { kind: 'transient', reason, fetchedAt };
     }
     const errorCode = readErrorCode(body);
