@@ -13,8 +13,8 @@ import { sampleProcess } from './proc-stat';
 import { figure } from './report';
 import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from './resources';
 import { medianIndex, msSince } from './stats';
+import { sleep } from '../shared/platform/retry';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Alerts the master has acknowledged (it acks only after the commit), from the consumer group's counters: cheap to

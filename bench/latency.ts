@@ -9,8 +9,8 @@ import { spawnEntry, startBenchMaster, type BenchProcess } from './processes';
 import { figure } from './report';
 import { benchRedis, freshDatabase, type BenchDatabase, type BenchRedis } from './resources';
 import { round, summarize } from './stats';
+import { sleep } from '../shared/platform/retry';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Simulated workers sharing the steady load (1k alerts/s comes from a fleet: 20 bots at 50 alerts/s each). */
 const PUBLISHERS = 20;
 

@@ -10,8 +10,8 @@ import { machineCpu, sampleProcess, type ProcSample } from './proc-stat';
 import { figure } from './report';
 import { benchRedis, type BenchRedis } from './resources';
 import { round, summarize } from './stats';
+import { sleep } from '../shared/platform/retry';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MB = 1024 * 1024;
 
 /** Builds `dist/` with the project's own `npm run build` (tsc); a type error elsewhere still emits, so check the file. */

@@ -1,3 +1,5 @@
+import { exponentialDelay } from '../shared/platform/retry';
+
 /**
  * Compose restart policies, applied to local processes. Docker restarts `always` services forever; a local runner that
  * did that would spin on a broken service, so every policy here has a bound: after `maxAttempts` consecutive quick
@@ -62,6 +64,6 @@ export function decideRestart(policy: RestartPolicy, exit: ExitFacts, bounds: Re
     return { restart: false, reason: `gave up after ${limit} consecutive restart${limit === 1 ? '' : 's'}` };
   }
   const attempt = attemptsBefore + 1;
-  const delayMs = Math.min(bounds.baseDelayMs * 2 ** (attempt - 1), bounds.maxDelayMs);
+  const delayMs = exponentialDelay(attempt, bounds.baseDelayMs, bounds.maxDelayMs);
   return { restart: true, delayMs, attempt, of: limit };
 }

@@ -2,6 +2,7 @@ import type { Logger } from '../shared/platform/logger';
 import type { Redis } from '../shared/platform/redis';
 import type { RedisKeys } from '../shared/contract/redis-keys';
 import { describeError } from '../shared/platform/errors';
+import { sleep, withTimeout } from '../shared/platform/retry';
 
 /**
  * The fleet-wide ticker budget (issue 6 §3). Every worker on one Redis (one key prefix) takes a slot before each request.
@@ -101,22 +102,6 @@ export function emissionIntervalMs(limit: number, windowMs: number): number {
   return Math.ceil((windowMs + margin) / limit);
 }
 
-/** Sleeps `ms`, ending early when `signal` aborts; resolves true when aborted. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(false);
-    }, Math.max(0, ms));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 export function createRateBudget(deps: RateBudgetDeps): RateBudget {
   const windowMs = deps.windowMs ?? 60_000;
   const interval = emissionIntervalMs(deps.limit, windowMs);
@@ -131,15 +116,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
   }
   let local = false;
 
-  const withTimeout = <T>(promise: Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      promise,
-      new Promise<T>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
-  };
+  const answered = <T>(promise: Promise<T>): Promise<T> => withTimeout(promise, timeoutMs, 'Redis');
 
   const goLocal = (err: unknown) => {
     if (!local) log.warn({ err: describeError(err) }, 'shared rate budget unreachable; polling at the configured rate until Redis is back');
@@ -158,7 +135,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
       for (let attempt = 0; attempt < 100; attempt++) {
         let waitMs: number;
         try {
-          const [slotIn] = await withTimeout(redis.twBudgetReserve(deps.keys.rateBudget, deps.keys.tickerPauseUntil, interval));
+          const [slotIn] = await answered(redis.twBudgetReserve(deps.keys.rateBudget, deps.keys.tickerPauseUntil, interval));
           waitMs = Number(slotIn);
           goShared();
         } catch (err) {
@@ -171,7 +148,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
         // A 429 elsewhere may have paused the fleet while this worker waited for its slot.
         let pauseLeft: number;
         try {
-          pauseLeft = Number(await withTimeout(redis.twBudgetPauseLeft(deps.keys.tickerPauseUntil)));
+          pauseLeft = Number(await answered(redis.twBudgetPauseLeft(deps.keys.tickerPauseUntil)));
         } catch (err) {
           goLocal(err);
           return { mode: 'local', waitedMs: Date.now() - started, aborted: false };
@@ -185,7 +162,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
     async pause(retryAfterMs) {
       if (retryAfterMs <= 0) return;
       try {
-        await withTimeout(redis.twBudgetPause(deps.keys.tickerPauseUntil, Math.ceil(retryAfterMs)));
+        await answered(redis.twBudgetPause(deps.keys.tickerPauseUntil, Math.ceil(retryAfterMs)));
         log.info({ retryAfterMs }, 'ticker answered 429: pausing every worker on this Redis');
       } catch (err) {
         goLocal(err);

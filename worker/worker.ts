@@ -10,6 +10,7 @@ import { createPoller, type TickResult } from './poller';
 import { createAlertPublisher } from './publisher';
 import { createRateBudget, type RateBudget } from './rate-budget';
 import { createTickerClient, type TickerClient, type TickerOutcome } from './ticker-client';
+import { backoffDelay, withTimeout } from '../shared/platform/retry';
 
 export interface WorkerDeps {
   readonly config: WorkerConfig;
@@ -173,11 +174,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   };
 
   const backoffMs = (failures: number): { delay: number; step: number; capped: boolean } => {
-    const uncapped = config.intervalMs * 2 ** Math.min(failures, 30);
-    const capped = uncapped >= maxBackoffMs;
-    const base = Math.min(uncapped, maxBackoffMs);
+    const capped = config.intervalMs * 2 ** Math.min(failures, 30) >= maxBackoffMs;
     // Jitter in [base/2, base]: workers that failed together do not retry together.
-    return { delay: Math.max(config.intervalMs, Math.round(base / 2 + (random() * base) / 2)), step: capped ? Math.ceil(Math.log2(maxBackoffMs / config.intervalMs)) + 1 : failures, capped };
+    return { delay: Math.max(config.intervalMs, backoffDelay(failures + 1, config.intervalMs, maxBackoffMs, random)), step: capped ? Math.ceil(Math.log2(maxBackoffMs / config.intervalMs)) + 1 : failures, capped };
   };
 
   const onFailure = (outcome: Exclude<TickerOutcome, { kind: 'price' }>): TickResult => {
@@ -290,7 +289,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         publisher.close();
         stopped = true;
         // Bounded: a hung Redis must not hold the shutdown.
-        await Promise.race([heartbeat(true), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        await withTimeout(heartbeat(true), 1000, 'Redis (final heartbeat)').catch((err: unknown) => log.warn({ err: describeError(err) }, 'final heartbeat not written'));
         log.info(publisher.stats(), 'worker stopped');
       })();
       return stopping;

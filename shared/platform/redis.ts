@@ -1,6 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from './logger';
 import { describeError } from './errors';
+import { backoffDelay, withTimeout } from './retry';
 
 export type { Redis };
 
@@ -15,7 +16,7 @@ export function createRedis(url: string, logger: Logger, options: { name: string
     connectionName: `tickwatch-${options.name}`,
     enableOfflineQueue: !options.failFast,
     maxRetriesPerRequest: options.failFast ? 0 : null,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000) + Math.floor(Math.random() * 100),
+    retryStrategy: (times) => backoffDelay(times, 200, 2000),
     ...options.extra,
   });
   let state: 'connecting' | 'ready' | 'down' = 'connecting';
@@ -35,7 +36,7 @@ export function createRedis(url: string, logger: Logger, options: { name: string
 export async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
   try {
-    await Promise.race([redis.quit(), new Promise((_, reject) => setTimeout(() => reject(new Error('quit timed out')), 1000).unref())]);
+    await withTimeout(redis.quit(), 1000, 'Redis QUIT');
   } catch {
     redis.disconnect();
   }

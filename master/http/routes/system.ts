@@ -3,6 +3,7 @@ import type { Knex } from '../../../shared/platform/db';
 import { describeError } from '../../../shared/platform/errors';
 import type { Redis } from '../../../shared/platform/redis';
 import type { MasterMetrics } from '../../metrics';
+import { withTimeout } from '../../../shared/platform/retry';
 
 export interface SystemRoutesOptions {
   readonly db: Knex;
@@ -10,15 +11,6 @@ export interface SystemRoutesOptions {
   readonly metrics: MasterMetrics;
   /** Longest a readiness probe waits for each dependency. @defaultValue 2000 */
   readonly readyTimeoutMs?: number;
-}
-
-/** Rejects when `promise` takes longer than `ms`: a probe must answer even when a dependency hangs. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** GET /health (the process is up), GET /ready (Postgres and Redis answer), GET /metrics (Prometheus). */
@@ -30,8 +22,8 @@ export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = async (app,
     { schema: { summary: 'Readiness: Postgres and Redis reachable; 503 otherwise (no token needed)', security: [] } },
     async (_req, reply) => {
       const [postgres, redisCheck] = await Promise.allSettled([
-        within(db.raw('SELECT 1'), readyTimeoutMs, 'postgres'),
-        within(redis.ping(), readyTimeoutMs, 'redis'),
+        withTimeout(db.raw('SELECT 1'), readyTimeoutMs, 'postgres'),
+        withTimeout(redis.ping(), readyTimeoutMs, 'redis'),
       ]);
       const state = (r: PromiseSettledResult<unknown>) => (r.status === 'fulfilled' ? 'ok' : `down: ${describeError(r.reason)}`);
       const ready = postgres.status === 'fulfilled' && redisCheck.status === 'fulfilled';
