@@ -3,6 +3,7 @@ import { parse as parseDotenv } from 'dotenv';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { interpolateTree } from './interpolate';
+import { parseDuration } from '../shared/platform/duration';
 
 /**
  * The part of a compose file the local runner understands, normalised: long and short syntaxes folded into one shape.
@@ -103,19 +104,6 @@ const commandSchema = z
   ])
   .optional();
 
-/** Compose durations: "10s", "1m30s", "500ms", "1h". */
-export function parseDuration(text: string): number | undefined {
-  const re = /(\d+(?:\.\d+)?)(ms|us|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of text.matchAll(re)) {
-    const unit = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'us' | 'ms' | 's' | 'm' | 'h'];
-    total += Number(m[1]) * unit;
-    consumed += m[0].length;
-  }
-  return consumed === text.length && consumed > 0 ? Math.round(total) : undefined;
-}
-
 const labelsSchema = z
   .union([
     z.record(z.string(), scalar),
@@ -138,7 +126,7 @@ const serviceSchema = z.object({
   stop_grace_period: z
     .string()
     .optional()
-    .refine((s) => s === undefined || parseDuration(s) !== undefined, 'a duration such as 10s or 1m30s'),
+    .refine((s) => s === undefined || parseDuration(s) !== null, 'a duration such as 10s or 1m30s'),
   labels: labelsSchema,
 });
 

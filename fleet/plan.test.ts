@@ -1,4 +1,5 @@
-import { normaliseCompose, parseComposeYaml, parseDuration, ComposeFileError } from './compose-file';
+import { normaliseCompose, parseComposeYaml, ComposeFileError } from './compose-file';
+import { parseDuration } from '../shared/platform/duration';
 import { localiseUrl, parseServiceAddresses, planFleet, PlanError, stopGroups, type FleetPlan } from './plan';
 import { decideRestart, parseRestartPolicy, DEFAULT_RESTART_BOUNDS } from './restart-policy';
 import { localCommandFor, localHealthcheckEntry } from './roles';
@@ -275,7 +276,7 @@ describe('turning docker-compose.yml into local processes', () => {
     it('parses compose durations', () => {
       expect(parseDuration('1m30s')).toBe(90_000);
       expect(parseDuration('500ms')).toBe(500);
-      expect(parseDuration('soon')).toBeUndefined();
+      expect(parseDuration('soon')).toBeNull();
     });
   });
 });

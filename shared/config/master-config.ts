@@ -1,7 +1,9 @@
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { PairSchema } from '../contract/alert';
 import {
+  booleanVar,
   COMMON_VARIABLES,
   crossCheck,
   enumVar,
@@ -12,6 +14,7 @@ import {
   urlVar,
   type VariableSpecs,
 } from '../platform/config';
+import { parseDuration } from '../platform/duration';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/tickwatch';
 export const DELIVERY_MODES = ['stream', 'pubsub'] as const;
@@ -76,9 +79,44 @@ export const MASTER_VARIABLES = {
   WEBHOOK_SECRET: { schema: stringVar(/^.{8,512}$/, 'at least 8 characters'), optional: true, secret: true, doc: 'key for the X-Tickwatch-Signature HMAC-SHA256 header' },
   WEBHOOK_TIMEOUT_MS: { schema: integerVar(100, 120_000), default: '5000', doc: 'webhook request timeout, in milliseconds' },
   NOTIFY_MAX_ATTEMPTS: { schema: integerVar(1, 1000), default: '20', doc: 'delivery attempts of a notification before it is marked failed' },
-  API_HOST: { schema: stringVar(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or IP address'), default: '0.0.0.0', doc: 'address the HTTP API and dashboard listen on' },
+  API_HOST: {
+    schema: stringVar(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or IP address'),
+    default: '127.0.0.1',
+    doc: 'address the HTTP API and dashboard listen on; beyond loopback (e.g. 0.0.0.0) the master needs API_TOKEN or API_ALLOW_ANONYMOUS=true',
+  },
+  API_ALLOW_ANONYMOUS: {
+    schema: booleanVar(),
+    default: 'false',
+    doc: 'true lets the master serve the API without API_TOKEN on an address beyond loopback (anyone who reaches it reads everything)',
+  },
+  EVENTS_MAX_CLIENTS: { schema: integerVar(1, 100_000), default: '100', doc: 'open /events live-feed connections one master serves; beyond it a new one gets 503' },
   API_PORT: { schema: integerVar(0, 65_535), default: '8080', doc: 'port of the HTTP API and dashboard (0 picks a free port)' },
-  API_TOKEN: { schema: stringVar(/^\S{16,512}$/, 'at least 16 characters, no spaces'), optional: true, secret: true, doc: 'when set, every endpoint but /health and /ready needs Authorization: Bearer <token>' },
+  API_TOKEN: {
+    schema: stringVar(/^\S{16,512}$/, 'at least 16 characters, no spaces'),
+    optional: true,
+    secret: true,
+    doc: 'when set, every endpoint but /health, /ready and the dashboard page needs Authorization: Bearer <token>',
+  },
+  API_DB_POOL_MAX: { schema: integerVar(1, 100), default: '5', doc: 'Postgres connections of the HTTP API and dashboard (a pool of their own: ingest and notifications never wait behind queries)' },
+  API_STATEMENT_TIMEOUT_MS: {
+    schema: integerVar(1, 600_000),
+    default: '5000',
+    doc: 'longest one API query may run before Postgres cancels it and the request gets 503 query_timeout, in milliseconds',
+  },
+  CSV_MAX_CONCURRENT: { schema: integerVar(1, 100), default: '2', doc: 'CSV exports one master streams at once; beyond it the request gets 503 with Retry-After' },
+  CSV_TIMEOUT_MS: { schema: integerVar(1000, 86_400_000), default: '300000', doc: 'longest one CSV export may stream before it is cut off, in milliseconds' },
+  FLEET_RETENTION: {
+    schema: z.string().transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: 'a duration such as 30m, 24h, 7d' });
+        return z.NEVER;
+      }
+      return ms;
+    }) as z.ZodType<number, string>,
+    default: '24h',
+    doc: 'a stopped bot, or one whose heartbeat expired, leaves /fleet once its last heartbeat is this old (a duration: 30m, 24h, 7d)',
+  },
   SHUTDOWN_TIMEOUT_MS: { schema: integerVar(100, 600_000), default: '15000', doc: 'longest a graceful shutdown may take before the process exits anyway' },
   ...COMMON_VARIABLES,
 } satisfies VariableSpecs;
@@ -118,17 +156,42 @@ export interface MasterConfig {
   /** @defaultValue 20 */
   readonly notifyMaxAttempts: number;
   readonly api: {
-    /** @defaultValue "0.0.0.0" */
+    /** Beyond loopback it needs `token` or `allowAnonymous` (checked at load). @defaultValue "127.0.0.1" */
     readonly host: string;
     /** @defaultValue 8080 */
     readonly port: number;
     readonly token?: string;
+    /** Serve without a token beyond loopback (an explicit choice; the master logs a warning). @defaultValue false */
+    readonly allowAnonymous: boolean;
+    /** Open /events connections one master serves. @defaultValue 100 */
+    readonly eventsMaxClients: number;
+    /** Connections of the API's own Postgres pool. @defaultValue 5 */
+    readonly dbPoolMax: number;
+    /** Postgres statement_timeout on the API's connections (ms). @defaultValue 5000 */
+    readonly statementTimeoutMs: number;
+    /** CSV exports streamed at once. @defaultValue 2 */
+    readonly csvMaxConcurrent: number;
+    /** Longest one CSV export may stream (ms). @defaultValue 300000 */
+    readonly csvTimeoutMs: number;
+    /** A stopped or expired bot leaves the fleet once its last heartbeat is this old (ms). @defaultValue 86400000 (24h) */
+    readonly fleetRetentionMs: number;
   };
   /** @defaultValue 15000 */
   readonly shutdownTimeoutMs: number;
   readonly redisUrl: string;
   readonly redisKeyPrefix: string;
   readonly logLevel: string;
+}
+
+/**
+ * True when `host` only accepts connections from this machine: `localhost`, 127.0.0.0/8 or ::1 (also IPv4-mapped).
+ * Anything else (0.0.0.0, ::, an interface address, another host name) counts as reachable from beyond it.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  return isIPv4(v4) && v4.startsWith('127.');
 }
 
 export function loadMasterConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): MasterConfig {
@@ -139,6 +202,11 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
   if (wantsEmail && !v.SMTP_URL) problems.push('SMTP_URL is required when NOTIFY includes email');
   if (wantsEmail && !v.MAIL_TO) problems.push('MAIL_TO is required when NOTIFY includes email');
   if (wantsWebhook && !v.WEBHOOK_URL) problems.push('WEBHOOK_URL is required when NOTIFY includes webhook');
+  if (!isLoopbackHost(v.API_HOST) && !v.API_TOKEN && !v.API_ALLOW_ANONYMOUS) {
+    problems.push(
+      `API_HOST=${v.API_HOST} serves the API beyond this machine without API_TOKEN: set API_TOKEN (16+ characters), or API_HOST=127.0.0.1, or API_ALLOW_ANONYMOUS=true to let anyone who reaches it in`,
+    );
+  }
   crossCheck(problems);
   return Object.freeze({
     databaseUrl: v.DATABASE_URL,
@@ -155,7 +223,18 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
         : undefined,
     webhook: wantsWebhook && v.WEBHOOK_URL ? { url: v.WEBHOOK_URL, secret: v.WEBHOOK_SECRET, timeoutMs: v.WEBHOOK_TIMEOUT_MS } : undefined,
     notifyMaxAttempts: v.NOTIFY_MAX_ATTEMPTS,
-    api: { host: v.API_HOST, port: v.API_PORT, token: v.API_TOKEN },
+    api: {
+      host: v.API_HOST,
+      port: v.API_PORT,
+      token: v.API_TOKEN,
+      allowAnonymous: v.API_ALLOW_ANONYMOUS,
+      eventsMaxClients: v.EVENTS_MAX_CLIENTS,
+      dbPoolMax: v.API_DB_POOL_MAX,
+      statementTimeoutMs: v.API_STATEMENT_TIMEOUT_MS,
+      csvMaxConcurrent: v.CSV_MAX_CONCURRENT,
+      csvTimeoutMs: v.CSV_TIMEOUT_MS,
+      fleetRetentionMs: v.FLEET_RETENTION,
+    },
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     redisUrl: v.REDIS_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX ?? '',

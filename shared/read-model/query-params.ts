@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DIRECTIONS, PAIR_RE, type Direction } from '../contract/alert';
 import { BadRequestError } from './bad-request';
+import { parseDuration as parseDurationText } from '../platform/duration';
 
 /**
  * Parsing and validation of every query parameter the API and the CLI accept. One definition per parameter: how it is
@@ -18,6 +19,12 @@ export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 1000;
 /** Buckets one timeseries answer may hold. */
 export const MAX_BUCKETS = 10_000;
+/**
+ * Longest range GET /stats (window, or since..until) and GET /stats/timeseries (since..until) may cover: an aggregate
+ * reads every alert in its range, so its cost grows with the range, unlike the alert list which pages by keyset.
+ */
+export const MAX_STATS_RANGE_MS = 31 * 86_400_000;
+export const MAX_STATS_RANGE = '31d';
 
 /** A resolved instant: the exact ISO text handed to Postgres, and its epoch milliseconds for checks in JS. */
 export interface Instant {
@@ -49,22 +56,14 @@ export interface PageCursor {
 // ---------------------------------------------------------------------------------------------------------------------
 // Values
 
-const DURATION_RE = /^(\d{1,7})(ms|s|m|h|d|w)$/;
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+const DAY_MS = 86_400_000;
 /** Longest duration anywhere (windows, relative times, buckets): ten years is beyond any retention. */
-export const MAX_DURATION_MS = 3660 * UNIT_MS.d;
+export const MAX_DURATION_MS = 3660 * DAY_MS;
 
-/** Parses `20m`, `1h`, `7d`, `90s`, `500ms`, `2w` into milliseconds; null when it is not one (or is zero / too long). */
+/** A duration in the one grammar (`20m`, `1h`, `7d`, `90s`, `500ms`, `2w`, `1h30m`) in milliseconds; null when it is not one, is zero or is too long. */
 export function parseDuration(text: string): number | null {
-  const m = DURATION_RE.exec(text.trim());
-  if (!m) return null;
-  const ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-  return ms > 0 && ms <= MAX_DURATION_MS ? ms : null;
-}
-
-/** Renders milliseconds as a Postgres interval literal (bound as a parameter, never spliced). */
-export function durationToInterval(ms: number): string {
-  return `${ms} milliseconds`;
+  const ms = parseDurationText(text);
+  return ms !== null && ms > 0 && ms <= MAX_DURATION_MS ? ms : null;
 }
 
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2}))?$/i;
@@ -230,9 +229,12 @@ export const PARAMS = {
   }),
   window: single<number>({
     description: 'Statistics over this long before now: 20m, 1h, 7d ... (instead of since/until). Default 20m.',
-    allowed: 'a duration such as 90s, 20m, 1h, 7d, 2w (at most 3660d)',
+    allowed: `a duration such as 90s, 20m, 1h, 7d, 2w (at most ${MAX_STATS_RANGE})`,
     schema: { type: 'string', example: '20m', default: '20m' },
-    one: (v) => parseDuration(v) ?? undefined,
+    one: (v) => {
+      const ms = parseDuration(v);
+      return ms !== null && ms <= MAX_STATS_RANGE_MS ? ms : undefined;
+    },
   }),
   bucket: single<number>({
     description: 'Bucket width of the timeseries: 1m, 5m, 1h, 1d ... (at least 1s).',
@@ -285,6 +287,17 @@ export function checkRange(since: Instant | undefined, until: Instant | undefine
   if (since && until && until.ms <= since.ms) throw new BadRequestError('until', untilRaw, `a time after since (${since.iso})`);
 }
 
+/**
+ * Throws when a statistics range is longer than MAX_STATS_RANGE_MS, naming `since` (the end that makes it long) or,
+ * when since was not given, `until`.
+ */
+export function checkStatsSpan(sinceMs: number, untilMs: number, raw: Record<string, unknown>): void {
+  if (untilMs - sinceMs <= MAX_STATS_RANGE_MS) return;
+  const until = new Date(untilMs).toISOString();
+  if (raw.since !== undefined) throw new BadRequestError('since', raw.since, `a time at most ${MAX_STATS_RANGE} before until (${until})`);
+  throw new BadRequestError('until', raw.until, `a time at most ${MAX_STATS_RANGE} after since`);
+}
+
 /** Builds the alert filter from parsed parameters (shared by the list, the CSV export and the CLI). */
 export function toAlertFilter(p: ParsedParams<'pair' | 'direction' | 'since' | 'until' | 'min_change'>, rawQuery: unknown): AlertFilter {
   checkRange(p.since, p.until, (rawQuery as Record<string, unknown> | undefined)?.until);
@@ -294,19 +307,46 @@ export function toAlertFilter(p: ParsedParams<'pair' | 'direction' | 'since' | '
 /** Default window of GET /stats and `alerts stats`. */
 export const DEFAULT_STATS_WINDOW = '20m';
 
-/** The range statistics cover: `window` before now (default 20m), or since/until; never both. */
-export function resolveStatsRange(
-  p: ParsedParams<'window' | 'since' | 'until'>,
-  rawQuery: unknown,
-  now: number,
-): { since: string; until?: string; window: string | null } {
+/** A resolved statistics range. */
+export interface StatsRange {
+  readonly since: string;
+  readonly until?: string;
+  /** The window as the client wrote it, or null for since/until. */
+  readonly window: string | null;
+  /**
+   * The same range in a form equal for every request meaning the same thing at any moment, for caches: the window in
+   * ms (`60m` and `1h` alike), a relative time as its distance from now, an absolute time as its instant.
+   */
+  readonly key: string;
+}
+
+/** Cache-key part of one end of a range: relative times by their distance from now, absolute ones by their instant. */
+export function instantKey(instant: Instant | undefined, raw: unknown): string {
+  if (!instant) return 'now';
+  if (typeof raw === 'string') {
+    const relative = parseDuration(raw);
+    if (relative !== null) return `-${relative}`;
+  }
+  // Microseconds beyond the millisecond are part of the instant Postgres compares against.
+  const micros = /\.\d{3}(\d{1,3})/.exec(instant.iso)?.[1] ?? '';
+  return `${instant.ms}${micros ? `.${micros}` : ''}`;
+}
+
+/**
+ * The range statistics cover: `window` before now (default 20m), or since/until; never both, and at most
+ * MAX_STATS_RANGE long (until defaults to now).
+ */
+export function resolveStatsRange(p: ParsedParams<'window' | 'since' | 'until'>, rawQuery: unknown, now: number): StatsRange {
   const raw = (rawQuery ?? {}) as Record<string, unknown>;
   if (p.window !== undefined && (p.since || p.until)) throw new BadRequestError('window', raw.window, 'either window or since/until, not both');
   checkRange(p.since, p.until, raw.until);
-  if (p.since) return { since: p.since.iso, until: p.until?.iso, window: null };
+  if (p.since) {
+    checkStatsSpan(p.since.ms, p.until?.ms ?? now, raw);
+    return { since: p.since.iso, until: p.until?.iso, window: null, key: `${instantKey(p.since, raw.since)}..${instantKey(p.until, raw.until)}` };
+  }
   const window = typeof raw.window === 'string' ? raw.window.trim() : DEFAULT_STATS_WINDOW;
   const windowMs = p.window ?? (parseDuration(DEFAULT_STATS_WINDOW) as number);
-  return { since: new Date(now - windowMs).toISOString(), until: p.until?.iso, window };
+  return { since: new Date(now - windowMs).toISOString(), until: p.until?.iso, window, key: `w${windowMs}..${instantKey(p.until, raw.until)}` };
 }
 
 /** Parameters of `GET /alerts`. */
