@@ -193,6 +193,38 @@ describe('the dashboard in a browser', () => {
     await page.close();
   });
 
+  describe('in a browser whose locale is not a valid language tag', () => {
+    // Under LANG=C.UTF-8 some Chromium builds report `en-US@posix`; Intl rejects it with a RangeError.
+    let oddBrowser: Browser;
+
+    beforeAll(async () => {
+      oddBrowser = await launchBrowser({ lang: 'C.UTF-8', extraArgs: ['--lang=en-US@posix'] });
+      await createAlertRepository(t.db).insertMany([makeAlert({ pair: 'DOT-USD', observedAt: new Date(Date.now() - 5000).toISOString() })]);
+    });
+    afterAll(async () => {
+      await oddBrowser?.close();
+    });
+
+    it('still draws the price chart and the history, with no page error', async () => {
+      const page = await oddBrowser.newPage({ viewport: { width: 1280, height: 900 } });
+      // What the browser itself reports, before the dashboard repairs it: the premise of this test.
+      const reported = await page.evaluate(() => navigator.language);
+      const errors = collectPageErrors(page);
+      await page.goto(`${master.url}/`);
+      // Stops at the first page error, so a broken page fails with its error rather than a timeout.
+      await waitFor('the chart drawn with its points and the history filled, or a page error', async () => {
+        if (errors.length > 0) return true;
+        const points = Number(await page.locator('#price-chart').getAttribute('data-points'));
+        return points > 1 && (await page.locator('#price-chart canvas').count()) > 0 && (await page.locator('#history-table tbody tr[data-alert-id]').count()) > 0;
+      });
+      expect({ reported, errors }).toEqual({ reported: 'en-US@posix', errors: [] });
+      await page.waitForSelector('#connection[data-state="live"]');
+      // Times are formatted in the fallback locale: a 24-hour clock.
+      expect(await page.locator('#history-table tbody tr[data-alert-id]').first().locator('td').first().textContent()).toMatch(/\d{2}:\d{2}:\d{2}/);
+      await page.close();
+    });
+  });
+
   describe('history', () => {
     const observed = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
     const xrp = [

@@ -32,9 +32,12 @@ export function createRedis(url: string, logger: Logger, options: { name: string
   return redis;
 }
 
-/** Closes a connection politely, falling back to disconnect when Redis is unreachable. */
-export async function closeRedis(redis: Redis): Promise<void> {
-  if (redis.status === 'end') return;
+/**
+ * Closes a connection politely, falling back to disconnect when Redis is unreachable. Safe on a connection never
+ * created (undefined), so teardown after a set-up that failed half way does not throw.
+ */
+export async function closeRedis(redis: Redis | undefined): Promise<void> {
+  if (!redis || redis.status === 'end') return;
   try {
     await withTimeout(redis.quit(), 1000, 'Redis QUIT');
   } catch {

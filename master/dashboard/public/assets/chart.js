@@ -1,6 +1,7 @@
 // The price chart of one pair (uPlot, served by the master from the installed package): ticks as a line, the
 // threshold band around the reference price, and alerts as triangles (up or down).
 import { formatPrice } from './format.js';
+import { DISPLAY_LOCALE } from './locale.js';
 
 export const PRICE_COLOUR = 'rgb(29, 78, 216)';
 const BAND_FILL = 'rgba(245, 158, 11, 0.16)';
@@ -24,7 +25,7 @@ export function referenceAt(times, alertsAsc, currentReference) {
 
 /** 24-hour clock labels for time axes (uPlot's default is am/pm). */
 function timeAxisValues(_u, splits) {
-  return splits.map((v) => (v == null ? '' : new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })));
+  return splits.map((v) => (v == null ? '' : new Date(v * 1000).toLocaleTimeString(DISPLAY_LOCALE, { hour: '2-digit', minute: '2-digit', hour12: false })));
 }
 
 function sizeOf(container) {

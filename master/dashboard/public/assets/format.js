@@ -1,5 +1,6 @@
 // Formatting and the one place that reads an alert, whatever casing the source used: the live stream carries the
 // contract's camelCase message, the history API its stored row.
+import { DISPLAY_LOCALE } from './locale.js';
 
 /** Normalises an alert from the live stream (camelCase) or from GET /alerts (snake_case) to one shape. */
 export function normalizeAlert(raw) {
@@ -51,13 +52,13 @@ export function formatPercent(value) {
 export function formatTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '–';
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return d.toLocaleTimeString(DISPLAY_LOCALE, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 }
 
 export function formatDateTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '–';
-  return d.toLocaleString([], { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return d.toLocaleString(DISPLAY_LOCALE, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 }
 
 /** "4 s ago", "3 min ago", "2 h ago". */
