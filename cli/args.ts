@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { BOT_ID_RE } from '../shared/contract/alert';
 import { BadRequestError } from '../shared/read-model/bad-request';
 import {
   ALERT_CSV_PARAMS,
@@ -23,7 +24,8 @@ export type CliCommand =
   | { readonly kind: 'help' }
   | { readonly kind: 'alerts'; readonly filter: AlertFilter; readonly ordering: Ordering; readonly limit: number | 'all'; readonly format: Format }
   | { readonly kind: 'stats'; readonly since: string; readonly until?: string; readonly window: string | null; readonly pairs: readonly string[]; readonly format: Format }
-  | { readonly kind: 'fleet'; readonly format: Format };
+  | { readonly kind: 'fleet'; readonly format: Format }
+  | { readonly kind: 'fleet-remove'; readonly botId: string };
 
 /** Connection settings given as flags; they override DATABASE_URL / REDIS_URL / REDIS_KEY_PREFIX. */
 export interface CliConnectionFlags {
@@ -41,6 +43,7 @@ export const USAGE = `Usage:
   npm run alerts -- [filters] [--format table|csv|json] [--limit N|all] [--ordering O]
   npm run alerts -- stats [--window 20m | --since T [--until T]] [--pair P] [--format table|json]
   npm run alerts -- fleet [--format table|json]
+  npm run alerts -- fleet remove <bot_id>    forget a bot now (one still running reappears with its next heartbeat)
 
 Filters (the same as GET /alerts):
   --pair P            a pair such as BTC-USD; repeat it or give a comma list
@@ -55,7 +58,10 @@ Filters (the same as GET /alerts):
 Connection (or the environment variables DATABASE_URL, REDIS_URL, REDIS_KEY_PREFIX):
   --database-url URL  --redis-url URL  --redis-key-prefix P
 
-Exit codes: 0 done, 1 the database or Redis failed, 2 bad command line or configuration.`;
+Stopped bots, and bots whose heartbeat expired, leave the fleet once their last heartbeat is older than FLEET_RETENTION
+(default 24h).
+
+Exit codes: 0 done, 1 the database or Redis failed (or fleet remove names an unknown bot), 2 bad command line or configuration.`;
 
 const FLAG_OF: Record<string, string> = { min_change: '--min-change' };
 const flagName = (parameter: string) => FLAG_OF[parameter] ?? `--${parameter}`;
@@ -86,8 +92,16 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
   const { values, positionals } = parsed;
   const connection: CliConnectionFlags = { DATABASE_URL: values['database-url'], REDIS_URL: values['redis-url'], REDIS_KEY_PREFIX: values['redis-key-prefix'] };
   if (values.help) return { command: { kind: 'help' }, connection };
-  if (positionals.length > 1) throw new UsageError(`expected at most one command (stats or fleet), got: ${positionals.join(' ')}\n\n${USAGE}`);
   const sub = positionals[0] ?? 'alerts';
+  if (sub === 'fleet' && positionals[1] === 'remove') {
+    const botId = positionals[2];
+    if (positionals.length !== 3 || botId === undefined) throw new UsageError(`fleet remove takes one bot id, got: ${positionals.slice(2).join(' ') || 'none'}\n\n${USAGE}`);
+    if (!BOT_ID_RE.test(botId)) throw new UsageError(`bot id ${JSON.stringify(botId)} is invalid: expected 1-64 characters: letters, digits, ".", "_", ":", "-"`);
+    const extra = Object.entries(values).filter(([k, v]) => v !== undefined && !['database-url', 'redis-url', 'redis-key-prefix'].includes(k));
+    if (extra.length) throw new UsageError(`${extra.map(([k]) => `--${k}`).join(', ')} cannot be used with fleet remove`);
+    return { command: { kind: 'fleet-remove', botId }, connection };
+  }
+  if (positionals.length > 1) throw new UsageError(`expected at most one command (stats, fleet or fleet remove <bot_id>), got: ${positionals.join(' ')}\n\n${USAGE}`);
 
   const used = (names: readonly (keyof typeof values)[]) => names.filter((n) => values[n] !== undefined);
   const refuse = (names: readonly (keyof typeof values)[], command: string) => {

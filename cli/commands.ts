@@ -5,7 +5,7 @@ import type { RedisKeys } from '../shared/contract/redis-keys';
 import { alertCsvChunks } from '../shared/read-model/alert-csv';
 import type { AlertItem, AlertQueries } from '../shared/read-model/alert-queries';
 import type { AlertFilter, Ordering } from '../shared/read-model/query-params';
-import { readFleetItems } from '../master/http/routes/fleet';
+import { readFleetItems, removeBot } from '../master/http/routes/fleet';
 import type { CliCommand } from './args';
 import { alertTable, fleetTable, statsTable } from './render';
 
@@ -16,6 +16,13 @@ export interface CliDeps {
   readonly redis: () => { redis: Redis; keys: RedisKeys };
   readonly out: Writable;
   readonly now: number;
+  /** FLEET_RETENTION in ms: stopped or expired bots older than this are left out of `fleet`. @defaultValue 24h */
+  readonly fleetRetentionMs?: number;
+}
+
+/** `fleet remove` named a bot that never reported (or was removed already). */
+export class UnknownBotError extends Error {
+  override readonly name = 'UnknownBotError';
 }
 
 /** Writes respecting back-pressure, so a huge export piped into a slow reader holds one batch at a time. */
@@ -71,8 +78,14 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
     }
     case 'fleet': {
       const { redis, keys } = deps.redis();
-      const bots = await readFleetItems(redis, keys, now);
+      const bots = await readFleetItems(redis, keys, now, deps.fleetRetentionMs);
       await write(out, command.format === 'json' ? `${JSON.stringify(bots, null, 2)}\n` : `${fleetTable(bots, now)}\n`);
+      return;
+    }
+    case 'fleet-remove': {
+      const { redis, keys } = deps.redis();
+      if (!(await removeBot(redis, keys, command.botId))) throw new UnknownBotError(`no bot has reported with id ${command.botId}`);
+      await write(out, `removed bot ${command.botId} from the fleet\n`);
       return;
     }
   }

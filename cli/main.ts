@@ -3,7 +3,7 @@ import { COMMON_VARIABLES, loadVariables } from '../shared/platform/config';
 import { createDb } from '../shared/platform/db';
 import { ConfigError, describeError } from '../shared/platform/errors';
 import { createLogger } from '../shared/platform/logger';
-import { DATABASE_VARIABLES } from '../shared/config/master-config';
+import { DATABASE_VARIABLES, MASTER_VARIABLES } from '../shared/config/master-config';
 import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createAlertQueries } from '../shared/read-model/alert-queries';
@@ -18,7 +18,10 @@ async function main(): Promise<number> {
   try {
     parsed = parseCommandLine(process.argv.slice(2), now);
     const env = { ...process.env, ...Object.fromEntries(Object.entries(parsed.connection).filter(([, v]) => v !== undefined)) };
-    config = loadVariables({ ...DATABASE_VARIABLES, REDIS_URL: COMMON_VARIABLES.REDIS_URL, REDIS_KEY_PREFIX: COMMON_VARIABLES.REDIS_KEY_PREFIX }, env);
+    config = loadVariables(
+      { ...DATABASE_VARIABLES, REDIS_URL: COMMON_VARIABLES.REDIS_URL, REDIS_KEY_PREFIX: COMMON_VARIABLES.REDIS_KEY_PREFIX, FLEET_RETENTION: MASTER_VARIABLES.FLEET_RETENTION },
+      env,
+    );
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`alerts: ${err.message}\n`);
@@ -45,6 +48,7 @@ async function main(): Promise<number> {
       queries: createAlertQueries(db),
       now,
       out: process.stdout,
+      fleetRetentionMs: config.FLEET_RETENTION,
       redis: () => {
         redis ??= createRedis(config.REDIS_URL, logger, {
           name: 'cli',

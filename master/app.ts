@@ -4,7 +4,7 @@ import { assertSchemaCurrent, createDb, SchemaBehindError, type Knex } from '../
 import { describeError } from '../shared/platform/errors';
 import { createLifecycle, type Lifecycle } from '../shared/platform/lifecycle';
 import type { Logger } from '../shared/platform/logger';
-import type { MasterConfig } from '../shared/config/master-config';
+import { isLoopbackHost, type MasterConfig } from '../shared/config/master-config';
 import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createRedisKeys, type RedisKeys } from '../shared/contract/redis-keys';
 import { createAlertRepository } from './ingest/alert-repository';
@@ -42,7 +42,10 @@ export interface MasterDeps {
 }
 
 export interface Master {
+  /** Ingest and notification delivery's pool. */
   readonly db: Knex;
+  /** The HTTP API's own pool (API_DB_POOL_MAX connections, API_STATEMENT_TIMEOUT_MS per statement). */
+  readonly apiDb: Knex;
   readonly redis: Redis;
   readonly keys: RedisKeys;
   readonly metrics: MasterMetrics;
@@ -80,8 +83,9 @@ async function waitForSchema(db: Knex, logger: Logger, lifecycle: Lifecycle): Pr
 /**
  * Builds and starts the master: ingest (stream or pub/sub) into Postgres, the notification outbox loop and the HTTP API.
  * Every resource registers its closer as it is created, so shutdown releases them newest first: the HTTP server, then
- * ingest (stop consuming, commit the batch in hand, ack), then the delivery loop (finish the send in flight), then the
- * notifier pools, knex and Redis.
+ * API's pool, then ingest (stop consuming, commit the batch in hand, ack), then the delivery loop (finish the send in
+ * flight), then the notifier pools, knex and Redis. The API has a Postgres pool of its own, so no query a client sends
+ * can take the connections ingest and delivery need.
  */
 export async function createMaster(deps: MasterDeps): Promise<Master> {
   const { config, tuning = {} } = deps;
@@ -148,9 +152,36 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       await consumer.start();
     }
 
-    const api = await createApiServer({ db, redis, keys, metrics, logger, apiToken: config.api.token });
+    // The API's own pool, with a statement timeout: however many heavy queries clients send, they wait for these
+    // connections and are cancelled past the timeout, while ingest and delivery keep theirs.
+    const apiDb = createDb(config.databaseUrl, {
+      poolMax: config.api.dbPoolMax,
+      statementTimeoutMs: config.api.statementTimeoutMs,
+      applicationName: 'tickwatch-master-api',
+      logger,
+    });
+    lifecycle.add('api postgres', () => apiDb.destroy());
+    const api = await createApiServer({
+      db: apiDb,
+      redis,
+      keys,
+      metrics,
+      logger,
+      apiToken: config.api.token,
+      eventsMaxClients: config.api.eventsMaxClients,
+      csvMaxConcurrent: config.api.csvMaxConcurrent,
+      csvTimeoutMs: config.api.csvTimeoutMs,
+      fleetRetentionMs: config.api.fleetRetentionMs,
+    });
     lifecycle.add('http server', () => api.close());
     await api.listen({ host: config.api.host, port: config.api.port });
+    if (!config.api.token && !isLoopbackHost(config.api.host)) {
+      // Only reachable with API_ALLOW_ANONYMOUS=true (loadMasterConfig refuses it otherwise): say so on every start.
+      logger.warn(
+        { host: config.api.host, port: config.api.port },
+        `API_ALLOW_ANONYMOUS=true: the API and dashboard on ${config.api.host}:${config.api.port} answer anyone who can reach them, with no token`,
+      );
+    }
     const address = api.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
@@ -159,7 +190,7 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       { api: url, delivery: config.delivery, pairs: config.pairs, consumer: config.consumerName, notify: config.notify, batchMax: config.ingestBatchMax },
       `master started; API on ${url}`,
     );
-    return { db, redis, keys, metrics, api, url, close: () => lifecycle.close() };
+    return { db, apiDb, redis, keys, metrics, api, url, close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();
     throw err;

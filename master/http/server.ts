@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import type { Knex } from '../../shared/platform/db';
+import { isStatementTimeout, type Knex } from '../../shared/platform/db';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { Redis } from '../../shared/platform/redis';
@@ -29,6 +29,12 @@ export interface ApiDeps {
   readonly apiToken?: string;
   /** How long GET /stats answers are reused for identical queries (ms). @defaultValue 2000 */
   readonly statsCacheTtlMs?: number;
+  /** CSV exports streamed at once (CSV_MAX_CONCURRENT); beyond it 503 with Retry-After. @defaultValue 2 */
+  readonly csvMaxConcurrent?: number;
+  /** Longest one CSV export may stream (CSV_TIMEOUT_MS). @defaultValue 300000 */
+  readonly csvTimeoutMs?: number;
+  /** A stopped or expired bot leaves GET /fleet once its last heartbeat is this old (FLEET_RETENTION, ms). @defaultValue 24h */
+  readonly fleetRetentionMs?: number;
   /** Clock for relative times and staleness (tests pin it). @defaultValue Date.now */
   readonly now?: () => number;
 }
@@ -71,6 +77,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       // fastify's own refusals (malformed URL, oversized header, bad content type): still a client error, said in JSON.
       return reply.code(status).send({ error: status === 400 ? 'bad_request' : 'client_error', message: err.message });
     }
+    if (isStatementTimeout(err)) {
+      req.log.warn({ route: req.routeOptions.url }, 'query cancelled by the statement timeout');
+      return reply.code(503).send({ error: 'query_timeout', message: 'the query took longer than the API allows (API_STATEMENT_TIMEOUT_MS); narrow the range or filters, or retry shortly' });
+    }
     if (isUnavailable(err)) {
       req.log.warn({ err: describeError(err), route: req.routeOptions.url }, 'dependency unavailable');
       return reply.code(503).send({ error: 'unavailable', message: 'the database or Redis is unreachable; retry shortly' });
@@ -91,9 +101,9 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     api.setValidatorCompiler(() => () => true);
     api.setSerializerCompiler(() => (data) => JSON.stringify(data));
     await api.register(systemRoutes, { db: deps.db, redis: deps.redis, metrics: deps.metrics });
-    await api.register(alertRoutes, { queries, now });
+    await api.register(alertRoutes, { queries, now, csvMaxConcurrent: deps.csvMaxConcurrent, csvTimeoutMs: deps.csvTimeoutMs });
     await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });
-    await api.register(fleetRoutes, { redis: deps.redis, keys: deps.keys, now });
+    await api.register(fleetRoutes, { redis: deps.redis, keys: deps.keys, now, retentionMs: deps.fleetRetentionMs });
   });
   await app.register(dashboardPlugin, deps);
 

@@ -38,18 +38,38 @@ export const migrationConfig: Knex.MigratorConfig = {
   tableName: 'knex_migrations',
 };
 
+export interface DbOptions {
+  /** @defaultValue 10 */
+  readonly poolMax?: number;
+  /** @defaultValue "tickwatch" */
+  readonly applicationName?: string;
+  readonly logger?: Logger;
+  /**
+   * Postgres `statement_timeout` of every connection of this pool (ms): a statement running longer is cancelled by the
+   * server with SQLSTATE 57014 (see `isStatementTimeout`). @defaultValue none
+   */
+  readonly statementTimeoutMs?: number;
+  /** Longest wait for a free connection before a `KnexTimeoutError`. @defaultValue 10000 */
+  readonly acquireTimeoutMs?: number;
+}
+
 /**
  * A knex instance over PostgreSQL. Numeric columns come back as exact strings (pg's default).
  * `logger`: knex's own warnings (one multi-line console warning per failed connection attempt during an outage) go to
  * it at debug level instead of the console; the services log outages once themselves.
  */
-export function createDb(databaseUrl: string, options: { poolMax?: number; applicationName?: string; logger?: Logger } = {}): Knex {
+export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
   const log = options.logger?.child({ component: 'knex' });
   return knex({
     client: 'pg',
-    connection: { connectionString: databaseUrl, application_name: options.applicationName ?? 'tickwatch' },
+    connection: {
+      connectionString: databaseUrl,
+      application_name: options.applicationName ?? 'tickwatch',
+      // Sent in the startup packet, so it holds from the first statement of every connection, pooled or new.
+      ...(options.statementTimeoutMs !== undefined && { statement_timeout: options.statementTimeoutMs }),
+    },
     pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
-    acquireConnectionTimeout: 10_000,
+    acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
     migrations: migrationConfig,
     ...(log && {
       log: {
@@ -60,6 +80,11 @@ export function createDb(databaseUrl: string, options: { poolMax?: number; appli
       },
     }),
   });
+}
+
+/** True for a statement Postgres cancelled because it ran past `statement_timeout` (SQLSTATE 57014, query_canceled). */
+export function isStatementTimeout(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === '57014';
 }
 
 /** Creates the database named in `databaseUrl` if it does not exist (connecting to the `postgres` maintenance database). */

@@ -23,7 +23,14 @@ export interface AlertRoutesOptions {
   readonly now: () => number;
   /** Rows per keyset batch (and per written chunk) of a CSV export. @defaultValue 2000 */
   readonly csvBatchSize?: number;
+  /** CSV exports streamed at once by this server; beyond it 503 with Retry-After. @defaultValue 2 */
+  readonly csvMaxConcurrent?: number;
+  /** Longest one CSV export may stream (ms); then it is cut off. @defaultValue 300000 */
+  readonly csvTimeoutMs?: number;
 }
+
+/** Seconds a client refused for want of a CSV slot is told to wait (Retry-After). */
+const CSV_RETRY_AFTER_S = 5;
 
 /** True when the client asked for CSV on GET /alerts (`Accept: text/csv`, not refused with q=0). */
 function wantsCsv(accept: string | undefined): boolean {
@@ -37,11 +44,16 @@ function wantsCsv(accept: string | undefined): boolean {
 /**
  * GET /alerts (JSON page, or CSV with Accept: text/csv), GET /alerts.csv, GET /alerts/:id.
  */
-export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, { queries, now, csvBatchSize = 2000 }) => {
+export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, options) => {
+  const { queries, now, csvBatchSize = 2000, csvMaxConcurrent = 2, csvTimeoutMs = 300_000 } = options;
+  /** CSV exports streaming now: each holds the API's Postgres pool for one batch query after another until it ends. */
+  let csvActive = 0;
+
   /**
    * Streams every matching alert as CSV. Batches are pulled from Postgres only as fast as the client reads
    * (Readable.from over an async generator honours back-pressure), so memory holds about one batch; each batch is
-   * written as one chunk, not one socket write per row.
+   * written as one chunk, not one socket write per row. At most `csvMaxConcurrent` run at once (the caller takes the
+   * slot; it is given back when the response closes, finished or not), and each is cut off after `csvTimeoutMs`.
    */
   function sendCsv(reply: FastifyReply, filter: AlertFilter, ordering: Ordering, cursor: PageCursor | undefined): FastifyReply {
     const chunks = alertCsvChunks(queries.streamAlerts(filter, { ordering, cursor, batchSize: csvBatchSize }));
@@ -50,6 +62,15 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
     body.on('error', (err) => {
       // Headers are gone by now: the client sees a truncated download (no final newline); the log says why.
       reply.log.error({ err: describeError(err) }, 'CSV export failed midway');
+    });
+    const timer = setTimeout(() => {
+      body.destroy(new Error(`the export ran longer than CSV_TIMEOUT_MS (${csvTimeoutMs} ms) and was cut off`));
+    }, csvTimeoutMs);
+    reply.raw.once('close', () => {
+      clearTimeout(timer);
+      csvActive -= 1;
+      // A client that went away mid-download stops the batch queries too.
+      if (!body.destroyed) body.destroy();
     });
     return reply
       .type('text/csv; charset=utf-8')
@@ -62,6 +83,13 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, {
     const filter = toAlertFilter(params, query);
     const ordering = params.ordering ?? '-observed_at';
     checkCursorOrdering(params.cursor, ordering, query);
+    if (csvActive >= csvMaxConcurrent) {
+      return reply
+        .code(503)
+        .header('retry-after', String(CSV_RETRY_AFTER_S))
+        .send({ error: 'too_many_exports', message: `${csvMaxConcurrent} CSV export(s) are already streaming from this server (CSV_MAX_CONCURRENT); retry in ${CSV_RETRY_AFTER_S} s` });
+    }
+    csvActive += 1;
     return sendCsv(reply, filter, ordering, params.cursor);
   }
 

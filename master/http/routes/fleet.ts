@@ -1,9 +1,14 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { BOT_ID_RE } from '../../../shared/contract/alert';
 import { readFleet, type FleetEntry } from '../../../shared/contract/fleet-status';
 import type { Redis } from '../../../shared/platform/redis';
 import type { RedisKeys } from '../../../shared/contract/redis-keys';
+import { BadRequestError } from '../../../shared/read-model/bad-request';
 import { parseParams } from '../../../shared/read-model/query-params';
 import { ERROR_RESPONSES, FLEET_SCHEMA } from '../openapi';
+
+/** Default FLEET_RETENTION: a bot gone for a day leaves the fleet table. */
+export const DEFAULT_FLEET_RETENTION_MS = 24 * 3_600_000;
 
 /** A bot as the API and the CLI show it: the heartbeat's fields in snake_case, absent values as null. */
 export interface FleetItem {
@@ -52,26 +57,86 @@ export function toFleetItem(e: FleetEntry): FleetItem {
   };
 }
 
-/** Every bot's heartbeat, stale ones included, from Redis. */
-export async function readFleetItems(redis: Redis, keys: RedisKeys, now: number): Promise<FleetItem[]> {
-  return (await readFleet(redis, keys, now)).map(toFleetItem);
+/**
+ * Forgets a bot whose last heartbeat is still the one we judged (`heartbeatAt`), atomically: a bot that reported again
+ * meanwhile keeps its entry.
+ */
+const FORGET_IF_UNCHANGED = `
+local last = redis.call('HGET', KEYS[1], ARGV[1])
+if not last then return 0 end
+local ok, hash = pcall(cjson.decode, last)
+if ok and type(hash) == 'table' and hash.heartbeatAt ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1`;
+
+/** True when a bot is gone (stopped, or its heartbeat expired) and its last heartbeat is older than the retention. */
+export function isPastRetention(entry: FleetEntry, now: number, retentionMs: number): boolean {
+  return (entry.stale || entry.status === 'stopped') && now - Date.parse(entry.heartbeatAt) > retentionMs;
+}
+
+/**
+ * Every bot's heartbeat, stale ones included, from Redis; bots past the retention are left out and removed from Redis,
+ * so the fleet does not grow with every bot that ever ran.
+ */
+export async function readFleetItems(redis: Redis, keys: RedisKeys, now: number, retentionMs = DEFAULT_FLEET_RETENTION_MS): Promise<FleetItem[]> {
+  const entries = await readFleet(redis, keys, now);
+  const gone = entries.filter((e) => isPastRetention(e, now, retentionMs));
+  await Promise.all(gone.map((e) => redis.eval(FORGET_IF_UNCHANGED, 2, keys.botsLastSeen, keys.botStatus(e.botId), e.botId, e.heartbeatAt)));
+  return entries.filter((e) => !gone.includes(e)).map(toFleetItem);
+}
+
+/** Removes a bot from the fleet now (its live status and last-seen copy); false when no such bot reported. */
+export async function removeBot(redis: Redis, keys: RedisKeys, botId: string): Promise<boolean> {
+  const results = await redis.multi().del(keys.botStatus(botId)).hdel(keys.botsLastSeen, botId).exec();
+  return (results ?? []).some(([err, n]) => !err && Number(n) > 0);
+}
+
+/** The 400 for a bot id that no worker could have (BOT_ID's own rule). */
+export function checkBotId(botId: string, parameter = 'bot_id'): void {
+  if (!BOT_ID_RE.test(botId)) throw new BadRequestError(parameter, botId, '1-64 characters: letters, digits, ".", "_", ":", "-"');
 }
 
 export interface FleetRoutesOptions {
   readonly redis: Redis;
   readonly keys: RedisKeys;
   readonly now: () => number;
+  /** A stopped or expired bot leaves the fleet once its last heartbeat is this old (ms). @defaultValue 24h */
+  readonly retentionMs?: number;
 }
 
-/** GET /fleet. */
-export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, { redis, keys, now }) => {
+/** GET /fleet and DELETE /fleet/{bot_id}. */
+export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, { redis, keys, now, retentionMs = DEFAULT_FLEET_RETENTION_MS }) => {
   app.get(
     '/fleet',
     { schema: { summary: "Every bot's status from the workers' heartbeats (stale when a heartbeat expired)", response: { 200: FLEET_SCHEMA, ...ERROR_RESPONSES } } },
     async (req) => {
       const t = now();
       parseParams([], req.query, t);
-      return { generated_at: new Date(t).toISOString(), bots: await readFleetItems(redis, keys, t) };
+      return { generated_at: new Date(t).toISOString(), bots: await readFleetItems(redis, keys, t, retentionMs) };
+    },
+  );
+
+  app.delete<{ Params: { bot_id: string } }>(
+    '/fleet/:bot_id',
+    {
+      schema: {
+        summary: 'Removes a bot from the fleet now (a bot still running reappears with its next heartbeat)',
+        params: { type: 'object', properties: { bot_id: { type: 'string', pattern: BOT_ID_RE.source } } },
+        response: {
+          204: { description: 'Removed.', type: 'null' },
+          404: { description: 'No bot has reported with this id.', type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } },
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (req, reply) => {
+      parseParams([], req.query, now());
+      const botId = req.params.bot_id;
+      checkBotId(botId);
+      if (!(await removeBot(redis, keys, botId))) return reply.code(404).send({ error: 'not_found', message: `no bot has reported with id ${botId}` });
+      req.log.info({ botId }, 'bot removed from the fleet');
+      return reply.code(204).send();
     },
   );
 };

@@ -2,26 +2,42 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AlertQueries, StatsResult, TimeseriesPoint } from '../../../shared/read-model/alert-queries';
 import { BadRequestError } from '../../../shared/read-model/bad-request';
 import { ERROR_RESPONSES, STATS_SCHEMA, TIMESERIES_SCHEMA, querySchema } from '../openapi';
-import { checkRange, MAX_BUCKETS, parseParams, resolveStatsRange, STATS_PARAMS, TIMESERIES_PARAMS } from '../../../shared/read-model/query-params';
-import { createTtlCache } from '../../../shared/read-model/ttl-cache';
+import { LRUCache } from 'lru-cache';
+import {
+  checkRange,
+  checkStatsSpan,
+  instantKey,
+  MAX_BUCKETS,
+  parseParams,
+  resolveStatsRange,
+  STATS_PARAMS,
+  TIMESERIES_PARAMS,
+} from '../../../shared/read-model/query-params';
 
 export interface StatsRoutesOptions {
   readonly queries: AlertQueries;
   readonly now: () => number;
   /** How long a computed answer is reused for identical queries. @defaultValue 2000 */
   readonly cacheTtlMs?: number;
+  /** Most answers kept per endpoint (least recently used go first). @defaultValue 1000 */
+  readonly cacheMaxEntries?: number;
 }
 
 const DEFAULT_TIMESERIES_SPAN_MS = 60 * 60_000;
 
-/** Cache key from the validated raw parameters: "window=20m" is one entry for every client polling it. */
-function cacheKey(query: unknown): string {
-  const q = (query ?? {}) as Record<string, string | string[]>;
-  return JSON.stringify(
-    Object.keys(q)
-      .sort()
-      .map((k) => [k, Array.isArray(q[k]) ? [...(q[k] as string[])].sort() : q[k]]),
-  );
+/**
+ * A short-lived cache of answers in one process: entries live `ttlMs`; concurrent misses for one key share a single
+ * query (lru-cache's fetch coalescing: no stampede on the database when a popular entry expires); a failed query is not
+ * kept; beyond `max` entries the least recently used go. Per process on purpose: masters stay stateless, and a couple of
+ * seconds of staleness is what a dashboard polling every few seconds sees anyway.
+ */
+function createAnswerCache<V extends object>(ttlMs: number, max: number) {
+  const cache = new LRUCache<string, V, () => Promise<V>>({ max, ttl: ttlMs, fetchMethod: (_key, _stale, { context }) => context() });
+  return async (key: string, compute: () => Promise<V>): Promise<V> => {
+    const value = await cache.fetch(key, { context: compute });
+    // fetch answers undefined only when the fetch is aborted (eviction while in flight): compute this one directly.
+    return value ?? compute();
+  };
 }
 
 interface StatsAnswer extends StatsResult {
@@ -38,11 +54,18 @@ interface TimeseriesAnswer {
   readonly points: TimeseriesPoint[];
 }
 
-/** GET /stats and GET /stats/timeseries, each behind a short in-process cache so many pollers cost one query. */
-export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, { queries, now, cacheTtlMs = 2000 }) => {
-  // The serialised body is cached, not the object: a hit costs a lookup, not a JSON.stringify per poller.
-  const statsCache = createTtlCache<string>({ ttlMs: cacheTtlMs });
-  const seriesCache = createTtlCache<string>({ ttlMs: cacheTtlMs });
+/** What is cached: everything of an answer that does not depend on how the client spelled the same query. */
+type CachedStats = Omit<StatsAnswer, 'window'>;
+type CachedSeries = Omit<TimeseriesAnswer, 'bucket'>;
+
+/**
+ * GET /stats and GET /stats/timeseries, each behind a short in-process cache so many pollers cost one query. The cache
+ * key is the effective query (`window=60m` and `window=1h` are one entry), and ranges are capped (MAX_STATS_RANGE), so
+ * no spelling of a query reads more than a month of alerts.
+ */
+export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, { queries, now, cacheTtlMs = 2000, cacheMaxEntries = 1000 }) => {
+  const statsCache = createAnswerCache<CachedStats>(cacheTtlMs, cacheMaxEntries);
+  const seriesCache = createAnswerCache<CachedSeries>(cacheTtlMs, cacheMaxEntries);
   const JSON_TYPE = 'application/json; charset=utf-8';
 
   app.get(
@@ -58,12 +81,14 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
       const t = now();
       const p = parseParams(STATS_PARAMS, req.query, t);
       const range = resolveStatsRange(p, req.query, t);
-      const body = await statsCache.get(cacheKey(req.query), async () => {
-        const result = await queries.stats({ since: range.since, until: range.until, pairs: p.pair ?? [] });
-        const answer: StatsAnswer = { since: range.since, until: range.until ?? null, window: range.window, generated_at: new Date(t).toISOString(), ...result };
-        return JSON.stringify(answer);
+      const pairs = p.pair ?? [];
+      const cached = await statsCache(`${range.key}|${pairs.join(',')}`, async () => {
+        const result = await queries.stats({ since: range.since, until: range.until, pairs });
+        return { since: range.since, until: range.until ?? null, generated_at: new Date(t).toISOString(), ...result };
       });
-      return reply.type(JSON_TYPE).send(body);
+      const { since, until, generated_at, ...counts } = cached;
+      const answer: StatsAnswer = { since, until, window: range.window, generated_at, ...counts };
+      return reply.type(JSON_TYPE).send(JSON.stringify(answer));
     },
   );
 
@@ -85,19 +110,24 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
       const untilMs = p.until?.ms ?? t;
       const sinceMs = p.since?.ms ?? untilMs - DEFAULT_TIMESERIES_SPAN_MS;
       if (sinceMs >= untilMs) throw new BadRequestError('since', raw.since, `a time before until (${new Date(untilMs).toISOString()})`);
+      checkStatsSpan(sinceMs, untilMs, raw);
       const buckets = Math.ceil((untilMs - (Math.floor(sinceMs / bucketMs) * bucketMs)) / bucketMs);
       if (buckets > MAX_BUCKETS) {
         throw new BadRequestError('bucket', raw.bucket ?? '1m', `a bucket wide enough for at most ${MAX_BUCKETS} buckets between since and until (this asks for ${buckets})`);
       }
-      const body = await seriesCache.get(cacheKey(req.query), async () => {
+      const pairs = p.pair ?? [];
+      // No since: the default span before until, so the key is until's plus that span.
+      const sinceKey = p.since ? instantKey(p.since, raw.since) : `span${DEFAULT_TIMESERIES_SPAN_MS}`;
+      const key = [bucketMs, sinceKey, instantKey(p.until, raw.until), pairs.join(','), p.direction ?? ''].join('|');
+      const cached = await seriesCache(key, async () => {
         const since = p.since?.iso ?? new Date(sinceMs).toISOString();
         const until = p.until?.iso ?? new Date(untilMs).toISOString();
-        const points = await queries.timeseries({ since, until, bucketMs, pairs: p.pair ?? [], direction: p.direction });
-        const bucket = typeof raw.bucket === 'string' ? raw.bucket.trim() : '1m';
-        const answer: TimeseriesAnswer = { bucket, since: points[0]?.t ?? since, until, points };
-        return JSON.stringify(answer);
+        const points = await queries.timeseries({ since, until, bucketMs, pairs, direction: p.direction });
+        return { since: points[0]?.t ?? since, until, points };
       });
-      return reply.type(JSON_TYPE).send(body);
+      const bucket = typeof raw.bucket === 'string' ? raw.bucket.trim() : '1m';
+      const answer: TimeseriesAnswer = { bucket, ...cached };
+      return reply.type(JSON_TYPE).send(JSON.stringify(answer));
     },
   );
 };
