@@ -64,7 +64,7 @@ async function measureMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRed
     const pairs = [...new Set(alerts.map((a) => a.pair))];
     for (;;) {
       for (const master of masters) {
-        if (master.child.exitCode !== null) throw new Error(`master exited (${master.child.exitCode}):\n${master.tail().slice(-2000)}`);
+        if (master.child.exitCode !== null) throw new Error(`master exited (${master.child.exitCode}):\n${master.output().slice(-2000)}`);
       }
       const n = await acknowledged(r, pairs);
       if (n > 0 && first === undefined) {
@@ -75,7 +75,7 @@ async function measureMaster(ctx: SectionContext, db: BenchDatabase, r: BenchRed
       if (n !== last) lastProgress = Date.now();
       last = n;
       if (n >= alerts.length) break;
-      if (Date.now() - lastProgress > 60_000) throw new Error(`ingest stalled at ${n}/${alerts.length} rows:\n${masters[0]!.tail().slice(-2000)}`);
+      if (Date.now() - lastProgress > 60_000) throw new Error(`ingest stalled at ${n}/${alerts.length} rows:\n${masters[0]!.output().slice(-2000)}`);
       await sleep(n > 0 ? 10 : 50);
     }
     const elapsedMs = msSince(first!);

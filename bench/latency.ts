@@ -104,8 +104,8 @@ async function steady(ctx: SectionContext, rate: number, seconds: number, warmup
       return probe;
     });
     for (let i = 0; probes.some((p) => sentAt.has(p.id)); i++) {
-      if (master.child.exitCode !== null) throw new Error(`master exited:\n${master.tail().slice(-2000)}`);
-      if (i > 600) throw new Error(`master did not store the probe alerts within 30 s:\n${master.tail().slice(-2000)}`);
+      if (master.child.exitCode !== null) throw new Error(`master exited:\n${master.output().slice(-2000)}`);
+      if (i > 600) throw new Error(`master did not store the probe alerts within 30 s:\n${master.output().slice(-2000)}`);
       await sleep(50);
     }
     committed = 0;

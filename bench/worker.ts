@@ -124,7 +124,7 @@ export const workerSection: Section = async (ctx) => {
     for (const t of tracked) t.samples.push(await sampleProcess(t.proc.pid));
     while (Date.now() < runEnd) {
       for (const t of tracked) {
-        if (t.proc.child.exitCode !== null) throw new Error(`${t.label} worker exited (${t.proc.child.exitCode}):\n${t.proc.tail().slice(-2000)}`);
+        if (t.proc.child.exitCode !== null) throw new Error(`${t.label} worker exited (${t.proc.child.exitCode}):\n${t.proc.output().slice(-2000)}`);
       }
       await sleep(Math.min(10_000, Math.max(0, runEnd - Date.now())));
       for (const t of tracked) t.samples.push(await sampleProcess(t.proc.pid));

@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
 import type { AlertMessage } from '../shared/contract/alert';
-import path from 'node:path';
 import { readBotStatus } from '../shared/contract/fleet-status';
 import { createLogger } from '../shared/platform/logger';
 import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import type { ScriptStep } from '../sim/script';
-import { REPO_ROOT, startService } from '../test/helpers/process';
+import { startService } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 import { waitFor } from '../test/helpers/wait';
 import { describeAlert, readAlertStream, subscribeAlerts, workerConfig } from '../test/helpers/worker-streams';
@@ -224,15 +222,11 @@ describe('worker', () => {
   });
 
   describe('npm run worker:health', () => {
-    const health = (env: Record<string, string>) =>
-      new Promise<{ status: number; stdout: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', path.join(REPO_ROOT, 'worker/health.ts')],
-          { cwd: REPO_ROOT, env: { PATH: process.env.PATH, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, ...env }, encoding: 'utf8', timeout: 15_000 },
-          (err, stdout) => resolve({ status: err ? Number((err as { code?: unknown }).code ?? -1) : 0, stdout }),
-        );
-      });
+    const health = async (env: Record<string, string>) => {
+      const proc = startService('worker/health.ts', { REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, ...env }, [], { baseEnv: {} });
+      const status = await proc.exited;
+      return { status: Number(status), stdout: proc.output() };
+    };
 
     it('exits 0 while the bot reports ok, and non-zero once it stopped or never reported', async () => {
       const redis = createRedis(t.url, logger, { name: 'test-health', failFast: true });
