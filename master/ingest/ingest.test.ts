@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { serializeAlert } from '../../shared/contract/alert';
+import { ALERT_MESSAGE_MAX_BYTES, serializeAlert } from '../../shared/contract/alert';
 import { createLogger } from '../../shared/platform/logger';
 import { loadMasterConfig } from '../../shared/config/master-config';
 import { ALERT_CONSUMER_GROUP } from '../../shared/contract/redis-keys';
@@ -165,6 +165,27 @@ describe('master stream ingest', () => {
     expect(await countRows([huge.id, broken.id])).toBe(0);
     await waitFor('nothing pending', async () => ((await r.redis.xpending(r.keys.alertStream(pair), ALERT_CONSUMER_GROUP)) as [number])[0] === 0);
     expect((await master.metrics.deadLettered.get()).values.find((v) => v.labels.source === 'stream')?.value).toBe(4);
+  });
+
+  it('dead-letters an entry over the size limit, unparsed, and stores the alerts behind it', async () => {
+    master = await start();
+    const pair = 'ADA-USD';
+    const oversized = makeAlert({ pair });
+    // A contract-valid alert padded past the limit: only the size cap refuses it.
+    const raw = serializeAlert(oversized) + ' '.repeat(ALERT_MESSAGE_MAX_BYTES);
+    const behind = [makeAlert({ pair }), makeAlert({ pair })];
+    await publishAlert(r.redis, r.keys, { pair, raw });
+    for (const a of behind) await publishAlert(r.redis, r.keys, a);
+
+    await waitFor('the alerts behind it', async () => (await countRows(behind.map((a) => a.id))) === 2);
+    const [entry] = await waitFor('the dead letter', async () => {
+      const entries = (await r.redis.xrange(r.keys.deadLetterStream, '-', '+')).filter(([, f]) => f.includes(r.keys.alertStream(pair)));
+      return entries.length > 0 ? entries : null;
+    });
+    const fields = entry![1];
+    expect(fields[fields.indexOf('reason') + 1]).toBe(`an alert message of ${Buffer.byteLength(raw)} bytes is over the ${ALERT_MESSAGE_MAX_BYTES}-byte limit`);
+    expect(await countRows([oversized.id])).toBe(0);
+    await waitFor('nothing pending', async () => ((await r.redis.xpending(r.keys.alertStream(pair), ALERT_CONSUMER_GROUP)) as [number])[0] === 0);
   });
 
   it('shares a burst between two replicas with no alert stored twice', async () => {

@@ -1,4 +1,4 @@
-import { parseAlertBatch, parseAlertMessage, serializeAlert, serializeAlertBatch } from './alert';
+import { ALERT_BATCH_MAX_BYTES, ALERT_MESSAGE_MAX_BYTES, parseAlertBatch, parseAlertMessage, serializeAlert, serializeAlertBatch } from './alert';
 import { makeAlert } from '../../test/helpers/alerts';
 
 describe('the alert contract', () => {
@@ -7,6 +7,30 @@ describe('the alert contract', () => {
     expect(parseAlertMessage(serializeAlert(alert))).toEqual({ ok: true, alert });
     expect(parseAlertMessage(serializeAlert({ ...alert, price: '-1' }))).toEqual({ ok: false, reason: expect.stringMatching(/^breaks the alert contract v1: price: /) });
     expect(parseAlertMessage('{')).toEqual({ ok: false, reason: expect.stringMatching(/^not valid JSON: /) });
+  });
+
+  describe('when a message is larger than any real alert', () => {
+    it('refuses it unparsed, with a reason naming its size and the limit', () => {
+      const alert = makeAlert({ pair: 'ETH-USD' });
+      // Valid JSON and a valid alert apart from its size: only the cap refuses it.
+      const padded = serializeAlert(alert) + ' '.repeat(ALERT_MESSAGE_MAX_BYTES);
+      const bytes = Buffer.byteLength(padded);
+      expect(parseAlertMessage(padded)).toEqual({ ok: false, reason: `an alert message of ${bytes} bytes is over the ${ALERT_MESSAGE_MAX_BYTES}-byte limit` });
+      expect(parseAlertMessage(Buffer.from(padded))).toEqual({ ok: false, reason: expect.stringContaining(`${bytes} bytes`) });
+    });
+
+    it('counts bytes, not characters', () => {
+      const base = serializeAlert(makeAlert({ pair: 'ETH-USD' }));
+      // Each "é" is one character and two UTF-8 bytes: this message fits the limit by characters, not by bytes.
+      const wide = `${base.slice(0, -1)},"x":"${'é'.repeat(ALERT_MESSAGE_MAX_BYTES / 2)}"}`;
+      expect(wide.length).toBeLessThan(ALERT_MESSAGE_MAX_BYTES);
+      expect(parseAlertMessage(wide)).toEqual({ ok: false, reason: expect.stringMatching(/^an alert message of \d+ bytes is over/) });
+    });
+
+    it('refuses an oversized batch announcement the same way', () => {
+      const huge = `[${' '.repeat(ALERT_BATCH_MAX_BYTES)}]`;
+      expect(parseAlertBatch(huge)).toEqual({ alerts: [], errors: [expect.stringMatching(/^a batch message of \d+ bytes is over the \d+-byte limit$/)] });
+    });
   });
 
   describe('batches (the stored-alerts announcement)', () => {

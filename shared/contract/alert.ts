@@ -75,10 +75,29 @@ export type AlertMessage = z.infer<typeof AlertMessageSchema>;
 export type AlertParseResult = { ok: true; alert: AlertMessage } | { ok: false; reason: string };
 
 /**
- * Parses a raw message (a JSON string or Buffer) against the contract. Never throws: a bad message yields a reason that
+ * Largest alert message read from Redis, in bytes. A real alert is under 1 KiB; anything larger is refused before
+ * JSON.parse sees it, so one hostile entry cannot make a consumer parse megabytes.
+ */
+export const ALERT_MESSAGE_MAX_BYTES = 16 * 1024;
+/** Largest batch announcement (a JSON array of stored alerts): 10 000 alerts (INGEST_BATCH_MAX at most) of 3 KiB. */
+export const ALERT_BATCH_MAX_BYTES = 30 * 1024 * 1024;
+
+/** The one size check before parsing anything read from Redis: null when `raw` fits in `maxBytes`, else the reason. */
+export function sizeProblem(raw: string | Buffer, maxBytes: number, what: string): string | null {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: short strings skip the byte count.
+  if (typeof raw === 'string' && raw.length * 3 <= maxBytes) return null;
+  const bytes = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+  return bytes > maxBytes ? `${what} of ${bytes} bytes is over the ${maxBytes}-byte limit` : null;
+}
+
+/**
+ * Parses a raw message (a JSON string or Buffer) against the contract. Messages over ALERT_MESSAGE_MAX_BYTES are refused
+ * unparsed. Never throws: a bad message yields a reason that
  * names the offending field, fit for a dead-letter entry.
  */
 export function parseAlertMessage(raw: string | Buffer): AlertParseResult {
+  const oversized = sizeProblem(raw, ALERT_MESSAGE_MAX_BYTES, 'an alert message');
+  if (oversized) return { ok: false, reason: oversized };
   let data: unknown;
   try {
     data = JSON.parse(raw.toString());
@@ -108,6 +127,8 @@ export function serializeAlertBatch(alerts: readonly AlertMessage[]): string {
  * alert against the contract on its own: one bad element is reported by its index and never hides the others.
  */
 export function parseAlertBatch(raw: string | Buffer): { alerts: AlertMessage[]; errors: string[] } {
+  const oversized = sizeProblem(raw, ALERT_BATCH_MAX_BYTES, 'a batch message');
+  if (oversized) return { alerts: [], errors: [oversized] };
   let data: unknown;
   try {
     data = JSON.parse(raw.toString());

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Redis } from '../platform/redis';
 import type { RedisKeys } from './redis-keys';
-import { BotConfigSnapshotSchema, type BotConfigSnapshot } from './alert';
+import { BotConfigSnapshotSchema, sizeProblem, type BotConfigSnapshot } from './alert';
 
 export const BOT_STATUSES = ['ok', 'degraded', 'unhealthy', 'invalid-pair', 'stopped'] as const;
 export type BotState = (typeof BOT_STATUSES)[number];
@@ -35,6 +35,12 @@ export interface BotStatus {
   readonly config: BotConfigSnapshot;
 }
 
+/**
+ * Largest heartbeat read back from Redis (the JSON copy in `bots:last-seen`, or the `config` field), in bytes. A real one
+ * is under 2 KiB; a larger value is treated as unreadable and never parsed.
+ */
+export const BOT_STATUS_MAX_BYTES = 16 * 1024;
+
 const optionalString = z.string().optional().transform((s) => (s === '' ? undefined : s));
 const BotStatusHashSchema = z.object({
   botId: z.string(),
@@ -55,6 +61,11 @@ const BotStatusHashSchema = z.object({
   alertsDropped: z.coerce.number().int().nonnegative(),
   alertsQueued: z.coerce.number().int().nonnegative(),
   config: z.string().transform((s, ctx) => {
+    const oversized = sizeProblem(s, BOT_STATUS_MAX_BYTES, 'config');
+    if (oversized) {
+      ctx.addIssue({ code: 'custom', message: oversized });
+      return z.NEVER;
+    }
     try {
       return BotConfigSnapshotSchema.parse(JSON.parse(s));
     } catch {
@@ -102,7 +113,7 @@ export async function readBotStatus(redis: Redis, keys: RedisKeys, botId: string
   const liveStatus = Object.keys(live).length > 0 ? fromHash(live) : null;
   if (liveStatus) return { ...liveStatus, stale: now - Date.parse(liveStatus.heartbeatAt) > liveStatus.ttlMs };
   const last = await redis.hget(keys.botsLastSeen, botId);
-  if (!last) return null;
+  if (!last || sizeProblem(last, BOT_STATUS_MAX_BYTES, 'heartbeat')) return null;
   try {
     const status = fromHash(JSON.parse(last) as Record<string, string>);
     return status ? { ...status, stale: true } : null;
