@@ -1,6 +1,6 @@
 import { writeBotStatus } from '../shared/contract/fleet-status';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
-import { generateFixtureAlerts, copyAlerts, type FixtureAlert } from '../test/helpers/fixtures';
+import { generateFixtureAlerts, copyAlerts, insertAlerts, type FixtureAlert } from '../test/helpers/fixtures';
 import { startService } from '../test/helpers/process';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 
@@ -54,6 +54,17 @@ describe('npm run alerts', () => {
     expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(lastHourBtc().map((a) => a.id));
   });
 
+  it('escapes a cell that would start a spreadsheet formula in --format csv, and keeps negative changes numbers', async () => {
+    const [base] = [...generateFixtureAlerts({ count: 1, start: new Date(NOW - 5 * 3_600_000), end: new Date(NOW - 4 * 3_600_000), seed: 9 })];
+    const hostile = { ...base!, pair: 'ZZZ-USD', bot_id: '=HYPERLINK("http://evil")', direction: 'down' as const, change_percent: '-0.1' };
+    await insertAlerts(tdb.db, [hostile]);
+    const { code, out } = await cli(['--pair', 'zzz-usd', '--since', new Date(NOW - 6 * 3_600_000).toISOString(), '--format', 'csv']);
+    expect(code).toBe(0);
+    const row = out.trim().split('\n')[1]!;
+    expect(row.startsWith(`${hostile.id},"'=HYPERLINK(""http://evil"")",ZZZ-USD,down,`)).toBe(true);
+    expect(row).toContain(',-0.1,');
+  });
+
   it('prints a JSON array of full alerts with --format json', async () => {
     const { code, out } = await cli(['--direction', 'down', '--min-change', '0.2', '--ordering=change_percent', '--format', 'json']);
     expect(code).toBe(0);
@@ -85,6 +96,21 @@ describe('npm run alerts', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/sol-1\s*│\s*SOL-EUR\s*│\s*STALE \(ok\)/);
     expect(out).toContain('140.5');
+  });
+
+  it('shows control characters from a bot id and a ticker error as visible escapes, never raw', async () => {
+    const botId = 'evil\u001b[2J\u009b31m\u202ebot';
+    const config = { botId: 'evil-bot', pair: 'XRP-EUR', intervalMs: 5000, thresholdPercent: '0.01', priceField: 'ask' as const, referenceMode: 'first' as const, tickerBaseUrl: 'http://127.0.0.1:9999' };
+    const now = new Date().toISOString();
+    await writeBotStatus(tr.redis, tr.keys, {
+      botId, pair: 'XRP-EUR', status: 'degraded', consecutiveErrors: 3, lastError: 'bad\r\u001b]0;pwned\u0007 answer', startedAt: now, heartbeatAt: now,
+      ttlMs: 15_000, rateLimited: false, effectiveIntervalMs: 5000, alertsPublished: 0, alertsDropped: 0, alertsQueued: 0, config,
+    });
+    const { code, out } = await cli(['fleet']);
+    expect(code).toBe(0);
+    expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(out).toContain('evil\\u001b[2J\\u009b31m\\u202ebot');
+    expect(out).toContain('bad\\u000d\\u001b]0;pwned\\u0007 answer');
   });
 
   it('exits 1 with one line naming the failure when the database is unreachable', async () => {

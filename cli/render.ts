@@ -10,6 +10,22 @@ import type { FleetItem } from '../master/http/routes/fleet';
 
 const plain = { style: { head: [] as string[], border: [] as string[], compact: true } };
 
+/**
+ * C0 controls, DEL, C1 controls (ESC and CSI start terminal escape sequences) and the bidirectional marks and overrides:
+ * text that came from outside (a ticker's error message in a bot's last error, a bot id read from Redis) could otherwise
+ * move the cursor, clear the screen, retitle the terminal or reorder what the reader sees.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with every control character shown as a visible `\uXXXX` escape, safe to print on a terminal. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+type Cell = string | number;
+/** One table row, every text cell made printable. */
+const row = (cells: readonly Cell[]): Cell[] => cells.map((c) => (typeof c === 'string' ? printable(c) : c));
+
 /** Rounds a decimal string for display, keeping its sign. */
 function round(value: string | null, places: number): string {
   return value === null ? '-' : new Decimal(value).toDecimalPlaces(places).toFixed();
@@ -32,14 +48,14 @@ export function alertTable(items: readonly AlertItem[], now: number): string {
   const table = new Table({ ...plain, head: ['observed at', 'pair', 'dir', 'change %', 'price', 'reference', 'threshold %', 'bot', 'id'] });
   for (const a of items) {
     const change = round(a.change_percent, 4);
-    table.push([when(a.observed_at, now), a.pair, a.direction === 'up' ? 'up ▲' : 'down ▼', change.startsWith('-') ? change : `+${change}`, a.price, a.reference_price, a.threshold_percent, a.bot_id, a.id]);
+    table.push(row([when(a.observed_at, now), a.pair, a.direction === 'up' ? 'up ▲' : 'down ▼', change.startsWith('-') ? change : `+${change}`, a.price, a.reference_price, a.threshold_percent, a.bot_id, a.id]));
   }
   return table.toString();
 }
 
 export function statsTable(stats: StatsResult, range: { since: string; until?: string; window: string | null }, now: number): string {
   const table = new Table({ ...plain, head: ['pair', 'alerts', 'up', 'down', 'largest |change| %', 'last alert'] });
-  for (const p of stats.pairs) table.push([p.pair, p.count, p.up, p.down, round(p.max_abs_change_percent, 4), when(p.last_alert_at, now)]);
+  for (const p of stats.pairs) table.push(row([p.pair, p.count, p.up, p.down, round(p.max_abs_change_percent, 4), when(p.last_alert_at, now)]));
   const o = stats.overall;
   table.push(['all pairs', o.count, o.up, o.down, round(o.max_abs_change_percent, 4), when(o.last_alert_at, now)]);
   const title = range.window ? `Alerts in the last ${range.window} (since ${range.since})` : `Alerts from ${range.since} to ${range.until ?? 'now'}`;
@@ -50,7 +66,7 @@ export function fleetTable(bots: readonly FleetItem[], now: number): string {
   if (bots.length === 0) return 'No bot has reported yet.';
   const table = new Table({ ...plain, head: ['bot', 'pair', 'status', 'last price', 'last fetch', 'errors', 'last error', 'heartbeat'] });
   for (const b of bots) {
-    table.push([
+    table.push(row([
       b.bot_id,
       b.pair,
       b.stale ? `STALE (${b.status})` : b.rate_limited ? `${b.status}, rate-limited` : b.status,
@@ -59,7 +75,7 @@ export function fleetTable(bots: readonly FleetItem[], now: number): string {
       b.consecutive_errors,
       b.last_error ? b.last_error.slice(0, 40) : '-',
       ago(b.heartbeat_at, now),
-    ]);
+    ]));
   }
   return table.toString();
 }
