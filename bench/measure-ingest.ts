@@ -4,7 +4,7 @@ import { config as loadDotenv } from 'dotenv';
 import pino from 'pino';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PoolClient } from 'pg';
-import { newAlertId, serializeAlert, type AlertMessage } from '../shared/contract/alert';
+import { serializeAlert, type AlertMessage } from '../shared/contract/alert';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/platform/db';
 import { createLogger } from '../shared/platform/logger';
 import { loadMasterConfig } from '../shared/config/master-config';
@@ -13,6 +13,7 @@ import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createAlertRepository, toAlertRow } from '../master/ingest/alert-repository';
 import { createMaster } from '../master/app';
 import { alertCopyLine, alertCopySql } from '../shared/read-model/alert-table';
+import { benchAlerts } from './alerts';
 
 /**
  * `node --import tsx bench/measure-ingest.ts [--alerts 50000] [--pairs 5] [--batch 1000] [--skip-strategies]`
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
 
     // 1. Insert strategies.
     for (const method of values['skip-strategies'] ? [] : (['values', 'copy', 'repository', 'values', 'copy', 'repository'] as const)) {
-      const alerts = makeAlerts(Number(process.env.MEASURE_STRATEGY_ALERTS ?? 20_000), pairs);
+      const alerts = benchAlerts(Number(process.env.MEASURE_STRATEGY_ALERTS ?? 20_000), pairs);
       const started = process.hrtime.bigint();
       for (let i = 0; i < alerts.length; i += batch) {
         const chunk = alerts.slice(i, i + batch);
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     await db('alerts').delete();
 
     // 2. The master on a pre-filled stream.
-    const alerts = makeAlerts(total, pairs);
+    const alerts = benchAlerts(total, pairs);
     for (let i = 0; i < alerts.length; i += 2000) {
       const pipeline = redis.pipeline();
       for (const a of alerts.slice(i, i + 2000)) pipeline.xadd(keys.alertStream(a.pair), '*', 'alert', serializeAlert(a));
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
     await sub.subscribe(keys.storedAlertsChannel);
     const latencies: number[] = [];
     for (let i = 0; i < 30; i++) {
-      const [alert] = makeAlerts(1, pairs);
+      const [alert] = benchAlerts(1, pairs);
       const seen = new Promise<void>((resolve) => {
         const onMessage = (_c: string, message: string) => {
           if (message.includes(alert!.id)) {
@@ -116,28 +117,6 @@ async function main(): Promise<void> {
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
-
-let seq = 0;
-function makeAlerts(n: number, pairs: readonly string[]): AlertMessage[] {
-  return Array.from({ length: n }, () => {
-    seq += 1;
-    const pair = pairs[seq % pairs.length]!;
-    const up = seq % 2 === 0;
-    return {
-      version: 1,
-      id: newAlertId(),
-      botId: pair,
-      pair,
-      direction: up ? 'up' : 'down',
-      price: `${60000 + (seq % 1000)}.12345678`,
-      referencePrice: '60000',
-      changePercent: `${up ? '' : '-'}0.012345678901234567`,
-      thresholdPercent: '0.01',
-      observedAt: new Date().toISOString(),
-      config: { botId: pair, pair, intervalMs: 5000, thresholdPercent: '0.01', priceField: 'ask', referenceMode: 'last-alert', tickerBaseUrl: 'https://api.uphold.com/v0/ticker' },
-    };
-  });
-}
 
 /** knex's multi-row VALUES insert (11 parameters per row). */
 async function valuesInsert(trx: Knex.Transaction, alerts: readonly AlertMessage[]): Promise<string[]> {

@@ -9,7 +9,7 @@
  * Uses its own database `tickwatch_dashboard_demo` on DATABASE_URL's server (created, migrated, emptied at start) and
  * REDIS_URL under the key prefix `dashboard-demo:` (wiped at start), so it never touches a real fleet's data.
  */
-import { newAlertId, serializeAlertBatch, type AlertMessage, type BotConfigSnapshot } from '../shared/contract/alert';
+import { buildAlertMessage, serializeAlertBatch, type AlertMessage, type BotConfigSnapshot } from '../shared/contract/alert';
 import { createDb, ensureDatabase, migrateLatest } from '../shared/platform/db';
 import { writeBotStatus, type BotState, type BotStatus } from '../shared/contract/fleet-status';
 import { createLifecycle, exitOnSignals } from '../shared/platform/lifecycle';
@@ -70,19 +70,7 @@ function step(b: DemoBot, at: number, random: () => number): { tick: Record<stri
   b.published += 1;
   return {
     tick,
-    alert: {
-      version: 1,
-      id: newAlertId(),
-      botId: b.config.botId,
-      pair: b.config.pair,
-      direction: decision.direction,
-      price: decision.price,
-      referencePrice: decision.referencePrice,
-      changePercent: decision.changePercent,
-      thresholdPercent: b.config.thresholdPercent,
-      observedAt: new Date(at).toISOString(),
-      config: b.config,
-    },
+    alert: buildAlertMessage(decision, b.config, new Date(at)),
   };
 }
 

@@ -1,4 +1,5 @@
-import { newAlertId, type AlertMessage } from '../shared/contract/alert';
+import type { AlertMessage } from '../shared/contract/alert';
+import { makeAlert } from '../test/helpers/alerts';
 import { createLogger } from '../shared/platform/logger';
 import { closeRedis, createRedis } from '../shared/platform/redis';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
@@ -8,19 +9,7 @@ import { readAlertStream, subscribeAlerts } from '../test/helpers/worker-streams
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
-const alert = (price: string): AlertMessage => ({
-  version: 1,
-  id: newAlertId(),
-  botId: 'PUB-USD',
-  pair: 'PUB-USD',
-  direction: 'up',
-  price,
-  referencePrice: '1',
-  changePercent: '1.000000000000000000',
-  thresholdPercent: '0.01',
-  observedAt: new Date().toISOString(),
-  config: { botId: 'PUB-USD', pair: 'PUB-USD', intervalMs: 1000, thresholdPercent: '0.01', priceField: 'ask', referenceMode: 'last-alert', tickerBaseUrl: 'http://127.0.0.1/v0/ticker' },
-});
+const alert = (price: string): AlertMessage => makeAlert({ botId: 'PUB-USD', pair: 'PUB-USD', price });
 
 describe('alert publisher', () => {
   let t: TestRedis;

@@ -1,4 +1,4 @@
-import { AlertMessageSchema, ALERT_VERSION, newAlertId, type AlertMessage } from '../shared/contract/alert';
+import { AlertMessageSchema, buildAlertMessage, type AlertMessage } from '../shared/contract/alert';
 import { describeError } from '../shared/platform/errors';
 import { writeBotStatus, type BotState, type BotStatus } from '../shared/contract/fleet-status';
 import type { Logger } from '../shared/platform/logger';
@@ -151,19 +151,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   };
 
   const buildAlert = (decision: Extract<Decision, { kind: 'alert' }>, observedAt: Date): AlertMessage | null => {
-    const alert = {
-      version: ALERT_VERSION,
-      id: newAlertId(),
-      botId: config.botId,
-      pair: config.pair,
-      direction: decision.direction,
-      price: decision.price,
-      referencePrice: decision.referencePrice,
-      changePercent: decision.changePercent,
-      thresholdPercent: config.thresholdPercent,
-      observedAt: observedAt.toISOString(),
-      config: snapshot,
-    };
+    const alert = buildAlertMessage(decision, snapshot, observedAt);
     // The contract is checked on the way out too: a bug here must not put a bad message on the wire.
     const checked = AlertMessageSchema.safeParse(alert);
     if (!checked.success) {

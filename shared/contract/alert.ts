@@ -157,3 +157,28 @@ function contractViolation(error: z.ZodError): string {
 export function newAlertId(): string {
   return randomUUID();
 }
+
+/** What a detector's alert decision carries: the move it saw. */
+export interface AlertMove {
+  readonly direction: Direction;
+  readonly price: string;
+  readonly referencePrice: string;
+  readonly changePercent: string;
+}
+
+/** The message a bot publishes for a move it saw at `observedAt`, under a fresh id. The one alert builder. */
+export function buildAlertMessage(move: AlertMove, config: BotConfigSnapshot, observedAt: Date): AlertMessage {
+  return {
+    version: ALERT_VERSION,
+    id: newAlertId(),
+    botId: config.botId,
+    pair: config.pair,
+    direction: move.direction,
+    price: move.price,
+    referencePrice: move.referencePrice,
+    changePercent: move.changePercent,
+    thresholdPercent: config.thresholdPercent,
+    observedAt: observedAt.toISOString(),
+    config,
+  };
+}
