@@ -41,7 +41,7 @@ const EMAIL_ROWS_PER_DIGEST = 1000;
  * The outbox delivery loop. Each pass finds (channel, target) pairs with due rows and, per target, in ONE transaction:
  * takes the target's advisory lock (one master per target), locks the rows `FOR UPDATE SKIP LOCKED`, sends, and marks
  * them sent, or records the failure with its backoff. A crash mid-send rolls the claim back, so the row is sent again
- * later (at-least-once delivery; webhook receivers can dedupe on deliveryId/alert ids).
+ * later (at-least-once delivery; webhook receivers can dedupe on delivery_id/alert ids).
  */
 export function createNotificationDelivery(deps: NotificationDeliveryDeps): NotificationDelivery {
   const log = deps.logger.child({ component: 'notify' });

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import type { StoredAlert } from '../ingest/alert-repository';
 import { backoffDelay } from '../../shared/platform/retry';
 import { classifySmtpError } from './email-notifier';
-import { formatChange, renderDigest, renderWebhook, signWebhookBody, trimDecimal, verifyWebhookSignature } from './notification-format';
+import { WIRE_ALERT_FIELDS, wireDecimal } from '../../shared/read-model/alert-wire';
+import { formatChange, renderDigest, renderWebhook, signWebhookBody, verifyWebhookSignature } from './notification-format';
 import { isTransientStatus } from './webhook-notifier';
 
 const stored = (over: Partial<StoredAlert> = {}): StoredAlert => ({
@@ -22,15 +23,15 @@ const stored = (over: Partial<StoredAlert> = {}): StoredAlert => ({
 
 describe('notification formatting', () => {
   it('shows decimals without the database padding and keeps their value', () => {
-    expect(trimDecimal('51250.500000000000000000')).toBe('51250.5');
-    expect(trimDecimal('100.000000000000000000')).toBe('100');
-    expect(trimDecimal('0.000000000000000001')).toBe('0.000000000000000001');
+    expect(wireDecimal('51250.500000000000000000')).toBe('51250.5');
+    expect(wireDecimal('100.000000000000000000')).toBe('100');
+    expect(wireDecimal('0.000000000000000001')).toBe('0.000000000000000001');
     expect(formatChange('-1.000000000000000000')).toBe('-1');
     expect(formatChange('0.010000000000000000')).toBe('+0.01');
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: 10n ** 38n - 1n }), (n) => {
         const padded = `${n / 10n ** 18n}.${(n % 10n ** 18n).toString().padStart(18, '0')}`;
-        const trimmed = trimDecimal(padded);
+        const trimmed = wireDecimal(padded);
         const [int, frac = ''] = trimmed.split('.');
         return BigInt(int!) * 10n ** 18n + BigInt(frac.padEnd(18, '0')) === n && !trimmed.endsWith('.') && !/\.\d*0$/.test(trimmed);
       }),
@@ -59,7 +60,23 @@ describe('notification formatting', () => {
     const body = JSON.stringify(renderWebhook([stored()], 'delivery-1', new Date('2026-11-29T12:00:01Z')));
     const payload = JSON.parse(body);
     expect(payload.text).toBe('Tickwatch alert\n• BTC-USD up +2.501% at 51250.5 (reference 50000, threshold 0.01%) 2026-11-29T12:00:00.000Z [btc-bot]');
-    expect(payload.alerts[0]).toMatchObject({ price: '51250.5', changePercent: '2.501', observedAt: '2026-11-29T12:00:00.000Z' });
+    expect(Object.keys(payload).sort()).toEqual(['alerts', 'delivery_id', 'sent_at', 'text']);
+    expect(payload).toMatchObject({ delivery_id: 'delivery-1', sent_at: '2026-11-29T12:00:01.000Z' });
+    // The wire alert of GET /alerts: snake_case, decimals without padding, config as the alert carried it.
+    expect(payload.alerts[0]).toEqual({
+      id: '6f1c1f4e-9a57-4c1e-8f0e-2b7d3c9a1e11',
+      bot_id: 'btc-bot',
+      pair: 'BTC-USD',
+      direction: 'up',
+      price: '51250.5',
+      reference_price: '50000',
+      change_percent: '2.501',
+      threshold_percent: '0.01',
+      observed_at: '2026-11-29T12:00:00.000Z',
+      config: stored().config,
+      received_at: '2026-11-29T12:00:00.020Z',
+    });
+    expect(Object.keys(payload.alerts[0])).toEqual([...WIRE_ALERT_FIELDS]);
     const signature = signWebhookBody(body, 'a-secret-key');
     expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
     expect(verifyWebhookSignature(body, 'a-secret-key', signature)).toBe(true);

@@ -1,24 +1,20 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import escapeHtml from 'escape-html';
 import type { StoredAlert } from '../ingest/alert-repository';
+import { toWireAlert, wireDecimal, type WireAlert } from '../../shared/read-model/alert-wire';
 
 /** Longest list a single mail or webhook `text` spells out; the rest is counted ("and N more"). */
 export const MAX_LISTED_ALERTS = 500;
 
-/** Postgres numeric(38,18) pads with zeros; people read "50000.12", not "50000.120000000000000000". */
-export function trimDecimal(value: string): string {
-  return value.includes('.') ? value.replace(/0+$/, '').replace(/\.$/, '') : value;
-}
-
 /** A change percent with its sign, e.g. "+1.25" or "-0.5". */
 export function formatChange(changePercent: string): string {
-  const t = trimDecimal(changePercent);
+  const t = wireDecimal(changePercent);
   return t.startsWith('-') ? t : `+${t}`;
 }
 
 /** One human line per alert, used by the log, the plain-text mail and the webhook `text`. */
 export function alertLine(a: StoredAlert): string {
-  return `${a.pair} ${a.direction} ${formatChange(a.changePercent)}% at ${trimDecimal(a.price)} (reference ${trimDecimal(a.referencePrice)}, threshold ${trimDecimal(a.thresholdPercent)}%) ${a.observedAt.toISOString()} [${a.botId}]`;
+  return `${a.pair} ${a.direction} ${formatChange(a.changePercent)}% at ${wireDecimal(a.price)} (reference ${wireDecimal(a.referencePrice)}, threshold ${wireDecimal(a.thresholdPercent)}%) ${a.observedAt.toISOString()} [${a.botId}]`;
 }
 
 export interface RenderedMail {
@@ -55,8 +51,8 @@ export function renderDigest(alerts: readonly StoredAlert[], options: { summary:
         cell(a.pair),
         cell(a.direction),
         cell(`${formatChange(a.changePercent)}%`, true),
-        cell(trimDecimal(a.price), true),
-        cell(trimDecimal(a.referencePrice), true),
+        cell(wireDecimal(a.price), true),
+        cell(wireDecimal(a.referencePrice), true),
         cell(a.observedAt.toISOString()),
         cell(a.botId),
         '</tr>',
@@ -75,54 +71,25 @@ export function renderDigest(alerts: readonly StoredAlert[], options: { summary:
   return { subject, text, html };
 }
 
-/** The JSON a webhook receives. */
+/**
+ * The JSON a webhook receives. Its field names are the HTTP API's (snake_case) and each alert is the wire alert of
+ * `GET /alerts` (shared/read-model/alert-wire.ts), `config` included as the alert carried it.
+ */
 export interface WebhookPayload {
   /** Slack-compatible summary: a Slack incoming webhook shows it as the message. */
   readonly text: string;
   /** Unique per delivery attempt group; lets receivers drop a retried delivery they already processed. */
-  readonly deliveryId: string;
+  readonly delivery_id: string;
   /** When this request was made (ISO-8601); receivers may refuse old ones to stop replays. */
-  readonly sentAt: string;
-  readonly alerts: readonly WebhookAlert[];
-}
-
-/** An alert in a webhook payload: the contract's fields, decimals without padding, plus when it was stored. */
-export interface WebhookAlert {
-  readonly id: string;
-  readonly botId: string;
-  readonly pair: string;
-  readonly direction: string;
-  readonly price: string;
-  readonly referencePrice: string;
-  readonly changePercent: string;
-  readonly thresholdPercent: string;
-  readonly observedAt: string;
-  readonly receivedAt: string;
-  readonly config: unknown;
+  readonly sent_at: string;
+  readonly alerts: readonly WireAlert[];
 }
 
 export function renderWebhook(alerts: readonly StoredAlert[], deliveryId: string, sentAt: Date): WebhookPayload {
   const listed = alerts.slice(0, 20);
   const head = alerts.length === 1 ? 'Tickwatch alert' : `Tickwatch: ${alerts.length} alerts`;
   const text = [head, ...listed.map((a) => `• ${alertLine(a)}`), ...(alerts.length > listed.length ? [`…and ${alerts.length - listed.length} more`] : [])].join('\n');
-  return {
-    text,
-    deliveryId,
-    sentAt: sentAt.toISOString(),
-    alerts: alerts.map((a) => ({
-      id: a.id,
-      botId: a.botId,
-      pair: a.pair,
-      direction: a.direction,
-      price: trimDecimal(a.price),
-      referencePrice: trimDecimal(a.referencePrice),
-      changePercent: trimDecimal(a.changePercent),
-      thresholdPercent: trimDecimal(a.thresholdPercent),
-      observedAt: a.observedAt.toISOString(),
-      receivedAt: a.receivedAt.toISOString(),
-      config: a.config,
-    })),
-  };
+  return { text, delivery_id: deliveryId, sent_at: sentAt.toISOString(), alerts: alerts.map(toWireAlert) };
 }
 
 export const SIGNATURE_HEADER = 'X-Tickwatch-Signature';

@@ -8,7 +8,7 @@ export interface WebhookNotifierOptions {
   /** Key of the HMAC-SHA256 signature header; without it requests go unsigned. */
   readonly secret?: string;
   readonly timeoutMs: number;
-  /** For tests: the clock stamped into `sentAt`. */
+  /** For tests: the clock stamped into `sent_at`. */
   readonly now?: () => Date;
 }
 

@@ -1,6 +1,7 @@
 import type { Knex } from '../platform/db';
 import type { AlertFilter, Ordering, PageCursor } from './query-params';
 import { ALERT_COLUMNS as TABLE_COLUMNS } from './alert-table';
+import type { WireAlert } from './alert-wire';
 
 /**
  * Read-side repository over the `alerts` table (and the notifications outbox) for the API and the CLI.
@@ -14,22 +15,8 @@ import { ALERT_COLUMNS as TABLE_COLUMNS } from './alert-table';
  * two quiet pairs does not walk the whole time index.
  */
 
-/** An alert as the API and the CLI show it: every stored column, snake_case, decimals and times as strings. */
-export interface AlertItem {
-  readonly id: string;
-  readonly bot_id: string;
-  readonly pair: string;
-  readonly direction: 'up' | 'down';
-  /** Exact decimal strings, trailing zeros removed ("50000.12"). */
-  readonly price: string;
-  readonly reference_price: string;
-  /** Signed: negative for down moves. */
-  readonly change_percent: string;
-  readonly threshold_percent: string;
-  /** ISO-8601 UTC; milliseconds, or microseconds when the stored time has them. */
-  readonly observed_at: string;
-  /** The bot's settings snapshot, exactly as in the alert message (its keys are the contract's camelCase). */
-  readonly config: Record<string, unknown>;
+/** An alert as the API and the CLI show it: the wire alert (alert-wire.ts), read from its row, so received_at is known. */
+export interface AlertItem extends WireAlert {
   readonly received_at: string;
 }
 
