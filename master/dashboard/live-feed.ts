@@ -3,11 +3,15 @@ import type { Redis } from '../../shared/platform/redis';
 import { closeRedis } from '../../shared/platform/redis';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import { describeError } from '../../shared/platform/errors';
-import { parseAlertBatch, serializeAlert, type AlertMessage } from '../../shared/contract/alert';
+import { parseAlertBatch, type AlertMessage } from '../../shared/contract/alert';
+import { toWireAlert } from '../../shared/read-model/alert-wire';
 
 /** One open `/events` response's view of the feed. */
 export interface LiveFeedListener {
-  /** Each stored alert, checked against the contract once for all listeners, with its JSON. */
+  /**
+   * Each stored alert, checked against the contract once for all listeners, with its JSON: the wire alert of
+   * `GET /alerts` (alert-wire.ts; received_at null, as the announcement does not carry it), serialised once.
+   */
   alert(alert: AlertMessage, json: string): void;
   /**
    * The subscription came back after Redis was unreachable: alerts stored meanwhile were not seen, so the browser should
@@ -73,7 +77,7 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
       // Browsers only ever see contract-valid alerts; a bad message is the publisher's bug, so say which field.
       for (const reason of errors) log.warn({ channel, reason }, 'ignored a stored-alert message that breaks the contract');
       for (const alert of alerts) {
-        const json = serializeAlert(alert);
+        const json = JSON.stringify(toWireAlert(alert));
         for (const listener of listeners) {
           try {
             listener.alert(alert, json);

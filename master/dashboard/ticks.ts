@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PairSchema } from '../../shared/contract/alert';
+import { BOT_ID_RE, PairSchema } from '../../shared/contract/alert';
 import type { Redis } from '../../shared/platform/redis';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 
@@ -7,6 +7,8 @@ import type { RedisKeys } from '../../shared/contract/redis-keys';
 export const TICKS_MAX_LIMIT = 5000;
 /** @defaultValue 1000 */
 export const TICKS_DEFAULT_LIMIT = 1000;
+/** Longest price, time or bot id read from a tick entry: a plain decimal has at most 61 characters. */
+const TICK_FIELD_MAX_CHARS = 64;
 /** When `since` is absent, the last hour (about what the capped stream keeps). */
 export const TICKS_DEFAULT_WINDOW_MS = 60 * 60 * 1000;
 
@@ -37,14 +39,15 @@ export interface TicksQuery {
   readonly limit: number;
 }
 
-/** One tick as the workers wrote it into `keys.ticks(pair)`; decimals stay exact strings. */
+/** One tick as `GET /ticks` answers it, read from the entry a worker wrote into `keys.ticks(pair)`; decimals stay exact strings. */
 export interface Tick {
   /** ISO-8601 time of the fetch. */
   readonly at: string;
   readonly price: string;
   readonly ask?: string;
   readonly bid?: string;
-  readonly botId?: string;
+  /** The bot that fetched it (snake_case, as every HTTP field; the stream entry's own field is `botId`). */
+  readonly bot_id?: string;
 }
 
 export type TicksQueryResult = { ok: true; query: TicksQuery } | { ok: false; parameter: string; value: unknown; allowed: string };
@@ -91,14 +94,18 @@ export async function readTicks(redis: Redis, keys: RedisKeys, query: TicksQuery
     const [id, flat] = entries[i]!;
     const fields: Record<string, string> = {};
     for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]!] = flat[j + 1]!;
-    // A tick without a usable price cannot be drawn; skip it rather than fail the whole request.
-    if (!fields.price || !Number.isFinite(Number(fields.price))) continue;
+    // A tick without a usable price cannot be drawn; skip it rather than fail the whole request. Fields longer than any
+    // real price or bot id are dropped, so one hostile entry cannot bloat the answer.
+    if (!fields.price || fields.price.length > TICK_FIELD_MAX_CHARS || !Number.isFinite(Number(fields.price))) continue;
+    const short = (v: string | undefined) => (v && v.length <= TICK_FIELD_MAX_CHARS ? v : undefined);
+    const ask = short(fields.ask);
+    const bid = short(fields.bid);
     ticks.push({
-      at: toIso(fields.at, id),
+      at: toIso(short(fields.at), id),
       price: fields.price,
-      ...(fields.ask ? { ask: fields.ask } : {}),
-      ...(fields.bid ? { bid: fields.bid } : {}),
-      ...(fields.botId ? { botId: fields.botId } : {}),
+      ...(ask ? { ask } : {}),
+      ...(bid ? { bid } : {}),
+      ...(fields.botId && BOT_ID_RE.test(fields.botId) ? { bot_id: fields.botId } : {}),
     });
   }
   return ticks;
