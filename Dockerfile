@@ -50,8 +50,11 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
 
 # ---- runtime: what runs in production ----
 FROM base AS runtime
+# API_HOST: in a container the master must listen on every interface to be reachable through a published port (a
+# listen address beyond loopback: it then needs API_TOKEN or API_ALLOW_ANONYMOUS=true, see docker-compose.yml).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--enable-source-maps
+    NODE_OPTIONS=--enable-source-maps \
+    API_HOST=0.0.0.0
 # Owned by root, read-only for the service user: the app cannot rewrite its own code.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { serializeAlert } from '../../shared/contract/alert';
 import { createLogger } from '../../shared/platform/logger';
 import { closeRedis, createRedis, type Redis } from '../../shared/platform/redis';
+import { toWireAlert } from '../../shared/read-model/alert-wire';
 import { makeAlert } from '../../test/helpers/alerts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../../test/helpers/redis';
@@ -73,7 +74,8 @@ describe('dashboard routes', () => {
 
         const alert = makeAlert({ pair: 'BTC-USD', direction: 'up' });
         await r.redis.publish(r.keys.storedAlertsChannel, serializeAlert(alert));
-        const frame = `event: alert\nid: ${alert.id}\ndata: ${serializeAlert(alert)}\n\n`;
+        // The wire alert of GET /alerts, not the internal message.
+        const frame = `event: alert\nid: ${alert.id}\ndata: ${JSON.stringify(toWireAlert(alert))}\n\n`;
         await waitFor('the alert on both streams', () => a.text().includes(frame) && b.text().includes(frame));
         a.close();
         b.close();
@@ -180,7 +182,7 @@ describe('dashboard routes', () => {
           price: `${50000 + i}.5`,
           ask: `${50000 + i}.5`,
           bid: `${49999 + i}.5`,
-          botId: 'btc-1',
+          bot_id: 'btc-1',
         })),
       });
       const all = await get(`pair=btc-usd&since=${base}`);
@@ -221,12 +223,14 @@ describe('dashboard routes', () => {
       }
     });
 
-    it('needs the token for ticks and the live stream, which also takes it as ?token= because EventSource cannot send headers', async () => {
+    it('needs the token for ticks, and a ticket bought with it for the live stream (EventSource cannot send headers)', async () => {
       expect((await fetch(`${url}/ticks?pair=BTC-USD`)).status).toBe(401);
       expect((await fetch(`${url}/ticks?pair=BTC-USD`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
-      const refused = await openEvents(`${url}/events?token=wrong-token-wrong-token`);
+      const refused = await openEvents(`${url}/events?token=${TOKEN}`);
       expect(refused.status).toBe(401);
-      const client = await openEvents(`${url}/events?token=${TOKEN}`);
+      const issued = await fetch(`${url}/events/ticket`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+      const { ticket } = (await issued.json()) as { ticket: string };
+      const client = await openEvents(`${url}/events?ticket=${ticket}`);
       expect(client.status).toBe(200);
       client.close();
     });

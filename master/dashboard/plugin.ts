@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/platform/logger';
 import type { Redis } from '../../shared/platform/redis';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import { describeError } from '../../shared/platform/errors';
+import { createEventTickets, type EventTickets } from '../http/event-tickets';
 import { createLiveFeed } from './live-feed';
 import { parseTicksQuery, readTicks } from './ticks';
 
@@ -32,6 +33,19 @@ export interface DashboardDeps {
    * @defaultValue 1000
    */
   readonly sseRetryMs?: number;
+  /**
+   * Open `/events` connections this server serves (EVENTS_MAX_CLIENTS); one more gets 503 until another closes.
+   * @defaultValue 100
+   */
+  readonly sseMaxClients?: number;
+  /**
+   * Bytes a client may leave unread in its connection's buffer (after the kernel's own) before it is dropped: a browser
+   * tab that stopped reading must not make the server hold every alert for it. A reading client never gets near it.
+   * @defaultValue 1048576 (1 MiB)
+   */
+  readonly sseMaxBufferedBytes?: number;
+  /** Where `POST /events/ticket` takes tickets from (the API passes the one its auth hook checks). @defaultValue in Redis */
+  readonly eventTickets?: EventTickets;
 }
 
 /**
@@ -42,8 +56,23 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
   const log = deps.logger.child({ component: 'dashboard' });
   const heartbeatMs = deps.sseHeartbeatMs ?? 15_000;
   const retryMs = deps.sseRetryMs ?? 1000;
+  const maxClients = deps.sseMaxClients ?? 100;
+  const maxBufferedBytes = deps.sseMaxBufferedBytes ?? 1024 * 1024;
+  const tickets = deps.eventTickets ?? createEventTickets({ redis: deps.redis, keys: deps.keys });
   const feed = createLiveFeed({ redis: deps.redis, keys: deps.keys, logger: deps.logger });
   const clients = new Set<ServerResponse>();
+
+  /**
+   * Writes one frame. A `false` from write() only means the kernel buffer is full; the frame is kept in the response's
+   * own buffer. Once that passes the bound the client is not reading: it is cut off (destroy, not end: end would wait to
+   * flush what it never reads), and its browser reconnects and backfills when it reads again.
+   */
+  const send = (res: ServerResponse, frame: string) => {
+    if (res.destroyed) return;
+    if (res.write(frame) || res.writableLength <= maxBufferedBytes) return;
+    log.info({ bufferedBytes: res.writableLength, maxBufferedBytes }, 'dropped a live feed client that stopped reading');
+    res.destroy();
+  };
 
   // The page at `/` and its assets under `/dashboard/`: the API's auth hook lets exactly these through without a token
   // (they hold no data; the page asks for the token and sends it with every data request). wildcard: false registers one
@@ -66,15 +95,28 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
     heartbeat = setTimeout(() => {
       heartbeat = undefined;
       const line = `: heartbeat ${new Date().toISOString()}\n\n`;
-      for (const res of clients) res.write(line);
+      for (const res of clients) send(res, line);
       scheduleHeartbeat();
     }, heartbeatMs);
     heartbeat.unref();
   };
 
+  // The live feed's credential (see master/http/auth.ts): the API token in the header buys one ticket for one connection.
+  app.post('/events/ticket', { schema: { hide: true } }, async (_req, reply) => {
+    const { ticket, expiresAt } = await tickets.issue();
+    return reply.header('cache-control', 'no-store').send({ ticket, expires_at: expiresAt.toISOString() });
+  });
+
   app.get('/events', { schema: { hide: true } }, (req, reply) => {
+    if (clients.size >= maxClients) {
+      return reply
+        .code(503)
+        .header('retry-after', '10')
+        .send({ error: 'unavailable', message: `the live feed already serves ${maxClients} connections on this master (EVENTS_MAX_CLIENTS); retry shortly` });
+    }
     reply.hijack();
     const res = reply.raw;
+    // Headers set before the hijack (the security headers) are on `res` already and go out with these.
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -85,9 +127,9 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
     res.write(`retry: ${retryMs}\n: connected\n\n`);
     clients.add(res);
     const unsubscribe = feed.subscribe({
-      alert: (alert, json) => res.write(`event: alert\nid: ${alert.id}\ndata: ${json}\n\n`),
+      alert: (alert, json) => send(res, `event: alert\nid: ${alert.id}\ndata: ${json}\n\n`),
       // Same signal as a fresh connection: the page reloads the latest stored alerts.
-      resync: () => res.write('event: ready\ndata: {}\n\n'),
+      resync: () => send(res, 'event: ready\ndata: {}\n\n'),
     });
     scheduleHeartbeat();
     const done = () => {
@@ -102,7 +144,7 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
     // Tell the browser once the subscription is live, so it can fetch anything stored before it.
     feed
       .ready()
-      .then(() => res.write('event: ready\ndata: {}\n\n'))
+      .then(() => send(res, 'event: ready\ndata: {}\n\n'))
       .catch((err: unknown) => {
         log.warn({ err: describeError(err) }, 'event stream has no Redis subscription');
         res.end();

@@ -1,20 +1,36 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EventTickets } from './event-tickets';
 
 /**
  * Bearer-token authentication for the API (API_TOKEN). Decisions are made on the matched route pattern
  * (`request.routeOptions.url`), never on the raw URL, so `/health/../alerts` or `//alerts` cannot slip through a prefix
  * check. Unmatched URLs need the token too: without it a caller learns nothing, not even which paths exist.
+ *
+ * The live feed `/events` is opened by EventSource, which cannot send headers: it takes a one-connection ticket from
+ * `POST /events/ticket` (see event-tickets.ts) in `?ticket=`, never the token itself.
+ *
+ * A wrong token or ticket counts as a failed attempt for the caller's address; after `maxFailures` of them within
+ * `windowMs` every request from that address that presents a credential answers 429 until the window ends, the right
+ * token included (otherwise the limit would still tell a guesser which guess was right). A request with no credential at
+ * all is not counted: it tries nothing, and a page that has not asked for the token yet sends several at once.
  */
 
 /** Routes anyone may call: liveness/readiness probes, and the dashboard's static page and assets (no data in them). */
 const PUBLIC_ROUTES = new Set(['/health', '/ready', '/']);
-/** EventSource cannot send headers, so the live feed alone also accepts `?token=`. */
-const QUERY_TOKEN_ROUTES = new Set(['/events']);
+/** The live feed, authenticated by ticket. */
+const TICKET_ROUTE = '/events';
 
 export interface AuthOptions {
   /** When undefined or empty, authentication is off. */
   readonly token?: string;
+  /** Where `/events` tickets are taken from. */
+  readonly tickets: EventTickets;
+  /** Failed attempts per address per window before it is refused. @defaultValue 10 */
+  readonly maxFailures?: number;
+  /** @defaultValue 60000 */
+  readonly windowMs?: number;
 }
 
 const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
@@ -29,27 +45,78 @@ export function isPublicRoute(routeUrl: string | undefined): boolean {
   return PUBLIC_ROUTES.has(routeUrl) || routeUrl === '/dashboard' || routeUrl.startsWith('/dashboard/');
 }
 
-/** Returns the `onRequest` hook enforcing the token, or undefined when no token is configured. */
-export function createAuthHook(options: AuthOptions): ((req: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined {
-  if (!options.token) return undefined;
+function bearer(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+function queryValue(req: FastifyRequest, name: string): string | undefined {
+  const value = (req.query as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function unauthorized(reply: FastifyReply, message: string): FastifyReply {
+  return reply.code(401).header('www-authenticate', 'Bearer realm="tickwatch"').send({ error: 'unauthorized', message });
+}
+
+/**
+ * Registers the token check (an `onRequest` hook) and its failed-attempt limit on `app`. Does nothing when no token is
+ * configured.
+ */
+export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
+  if (!options.token) return;
   const expected = digest(options.token);
-  return async (req, reply) => {
+  const maxFailures = options.maxFailures ?? 10;
+  const windowMs = options.windowMs ?? 60_000;
+  await app.register(rateLimit, { global: false });
+  // One counter per client address (req.ip: the peer, since the API trusts no proxy header).
+  const failures = app.createRateLimit({ max: maxFailures, timeWindow: windowMs, keyGenerator: (req) => req.ip });
+
+  /** Seconds the caller must wait, or 0 when it may present a credential. */
+  const lockedFor = async (req: FastifyRequest): Promise<number> => {
+    const state = await failures(req, { increment: false });
+    return !state.isAllowed && state.remaining === 0 ? Math.max(1, state.ttlInSeconds) : 0;
+  };
+
+  const refuse = async (req: FastifyRequest, reply: FastifyReply, reason: 'invalid token' | 'invalid ticket', message: string) => {
+    const state = await failures(req);
+    const count = state.isAllowed ? undefined : state.max - state.remaining;
+    // Never the credential itself: who, where and how many times is what an operator needs.
+    req.log.warn({ ip: req.ip, route: req.routeOptions.url ?? null, reason, failures: count }, 'authentication failed');
+    if (!state.isAllowed && state.remaining === 0) {
+      req.log.warn({ ip: req.ip, maxFailures, windowMs }, 'too many failed authentication attempts; refusing this address for the rest of the window');
+    }
+    return unauthorized(reply, message);
+  };
+
+  app.addHook('onRequest', async (req, reply) => {
     const route = req.routeOptions.url;
     if (isPublicRoute(route)) return;
-    const header = req.headers.authorization;
-    let given: string | undefined;
-    if (typeof header === 'string') {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      given = m?.[1];
+
+    const isFeed = route === TICKET_ROUTE;
+    const credential = isFeed ? queryValue(req, 'ticket') : bearer(req);
+    if (credential === undefined) {
+      if (isFeed && queryValue(req, 'token') !== undefined) {
+        return unauthorized(reply, 'the live feed does not take the API token in its URL: POST /events/ticket with Authorization: Bearer <token>, then open /events?ticket=<ticket>');
+      }
+      return unauthorized(reply, isFeed ? 'missing ?ticket=: POST /events/ticket with Authorization: Bearer <token> for one' : 'missing Authorization: Bearer <token>');
     }
-    if (given === undefined && route !== undefined && QUERY_TOKEN_ROUTES.has(route)) {
-      const q = (req.query as Record<string, unknown> | undefined)?.token;
-      if (typeof q === 'string') given = q;
+
+    const wait = await lockedFor(req);
+    if (wait > 0) {
+      req.log.debug({ ip: req.ip, route: route ?? null }, 'refused a credential from an address over the failed-attempt limit');
+      return reply
+        .code(429)
+        .header('retry-after', String(wait))
+        .send({ error: 'too_many_requests', message: `too many failed authentication attempts from this address; retry in ${wait} s` });
     }
-    if (given !== undefined && tokenMatches(given, expected)) return;
-    await reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="tickwatch"')
-      .send({ error: 'unauthorized', message: given === undefined ? 'missing Authorization: Bearer <token>' : 'invalid token' });
-  };
+
+    if (isFeed) {
+      if (await options.tickets.consume(credential)) return;
+      return refuse(req, reply, 'invalid ticket', 'invalid, used or expired ticket: POST /events/ticket for a new one');
+    }
+    if (tokenMatches(credential, expected)) return;
+    return refuse(req, reply, 'invalid token', 'invalid token');
+  });
 }

@@ -27,6 +27,8 @@ export interface RedisKeys {
   readonly rateBudget: string;
   /** Fleet-wide pause after a 429: value is the epoch ms until which nobody polls. */
   readonly tickerPauseUntil: string;
+  /** A live-feed ticket (by the SHA-256 of its text), valid for one /events connection until the key expires. */
+  eventsTicket(ticketHash: string): string;
 }
 
 export function createRedisKeys(prefix = ''): RedisKeys {
@@ -44,6 +46,7 @@ export function createRedisKeys(prefix = ''): RedisKeys {
     ticks: (pair: string) => `${p}ticks:${pair}`,
     rateBudget: `${p}ratelimit:ticker`,
     tickerPauseUntil: `${p}ratelimit:ticker:pause-until`,
+    eventsTicket: (ticketHash: string) => `${p}events:ticket:${ticketHash}`,
   });
 }
 

@@ -1,6 +1,7 @@
 // Talks to the master's HTTP API. When API_TOKEN is set the API answers 401; the page then asks for the token once,
-// keeps it in sessionStorage (this tab only) and sends it as a Bearer token (and as ?token= for EventSource, which
-// cannot set headers).
+// keeps it in sessionStorage (this tab only) and sends it as a Bearer token. EventSource cannot set headers, so the live
+// stream is opened with a ticket instead: POST /events/ticket (with the token) returns one, good for one connection
+// within a minute. The token itself never goes into a URL.
 
 const TOKEN_KEY = 'tickwatch.apiToken';
 
@@ -47,9 +48,9 @@ export function createApiClient(deps) {
     return qs ? `${path}?${qs}` : path;
   }
 
-  async function request(path, params, accept) {
+  async function request(path, params, accept, method = 'GET') {
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(url(path, params), { headers: { accept, ...authHeaders() }, cache: 'no-store' });
+      const res = await fetch(url(path, params), { method, headers: { accept, ...authHeaders() }, cache: 'no-store' });
       if (res.status === 401 && attempt < 5) {
         await requestToken(token ? 'That token was refused. Try again.' : '');
         continue;
@@ -83,9 +84,11 @@ export function createApiClient(deps) {
       const res = await request(path, params, 'text/csv');
       return res.text();
     },
-    /** URL of the live stream; EventSource cannot send headers, so the token rides in the query. */
-    eventsUrl() {
-      return url('/events', token ? { token } : {});
+    /** URL of the live stream with a fresh one-connection ticket (asks for the token on 401, like every request). */
+    async eventsUrl() {
+      const res = await request('/events/ticket', {}, 'application/json', 'POST');
+      const { ticket } = await res.json();
+      return url('/events', { ticket });
     },
     /** Resolves once a token is known (asking for one if none is). */
     requestToken,

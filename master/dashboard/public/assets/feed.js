@@ -54,45 +54,61 @@ export function createAlertFeed(deps) {
     }
   }
 
-  function connect() {
+  // A ticket opens one connection, so the browser's own EventSource reconnect (same URL, used ticket) cannot work: on any
+  // error the stream is closed here and reopened with a fresh ticket, waiting longer after each failure in a row.
+  let failures = 0;
+  let generation = 0;
+
+  function retryLater() {
+    clearTimeout(retryTimer);
+    deps.setConnection('reconnecting', 'Reconnecting…');
+    const delay = Math.min(1000 * 2 ** failures, 15_000);
+    failures += 1;
+    retryTimer = setTimeout(() => void connect(), delay);
+  }
+
+  async function connect() {
     clearTimeout(retryTimer);
     source?.close();
-    source = new EventSource(deps.api.eventsUrl());
+    source = null;
+    const mine = ++generation;
+    let streamUrl;
+    try {
+      streamUrl = await deps.api.eventsUrl(); // asks for the token on 401
+    } catch (err) {
+      console.warn('could not get a live feed ticket', err);
+      if (mine === generation) retryLater();
+      return;
+    }
+    if (mine !== generation) return;
+    const current = new EventSource(streamUrl);
+    source = current;
     // 'ready' (not 'open') means the server's Redis subscription is active: from then on no stored alert can be missed,
     // and the backfill picks up anything stored before it.
-    source.addEventListener('ready', () => {
+    current.addEventListener('ready', () => {
+      failures = 0;
       deps.setConnection('live', 'Live');
       void backfill();
     });
-    source.addEventListener('alert', (event) => {
+    current.addEventListener('alert', (event) => {
       try {
         add(JSON.parse(event.data), true);
       } catch (err) {
         console.warn('ignored an unreadable alert event', err);
       }
     });
-    source.addEventListener('error', () => {
-      if (source.readyState === EventSource.CONNECTING) {
-        // The browser retries by itself after the server's `retry:` delay.
-        deps.setConnection('reconnecting', 'Reconnecting…');
-        return;
-      }
-      // CLOSED: the server answered with an error (401 without a token, 5xx from a proxy). Check why, then retry.
-      deps.setConnection('reconnecting', 'Reconnecting…');
-      retryTimer = setTimeout(async () => {
-        try {
-          await deps.api.getJson('/alerts', { limit: 1 }); // asks for a token on 401
-        } catch {
-          /* still down: try the stream again anyway */
-        }
-        connect();
-      }, 2000);
+    current.addEventListener('error', () => {
+      if (source !== current) return;
+      // The stream dropped (master restart, network) or was refused (ticket, 503 at the connection cap).
+      current.close();
+      source = null;
+      retryLater();
     });
   }
 
   return {
     start() {
-      connect();
+      void connect();
     },
   };
 }

@@ -13,11 +13,14 @@ export function createStatsPanel(deps) {
     const top = Math.max(1, ...pairs.map((p) => Number(p.count)));
     const rows = pairs.map((p) => {
       const largest = p.max_abs_change_percent ?? p.maxAbsChangePercent ?? p.largest_abs_change_percent ?? null;
+      const bar = el('span', { class: 'bar', 'aria-hidden': 'true' });
+      // Through the CSSOM: the page's Content-Security-Policy refuses style="..." attributes.
+      bar.style.width = `${Math.round((Number(p.count) / top) * 60)}px`;
       return el(
         'tr',
         { 'data-pair': p.pair },
         el('td', {}, p.pair),
-        el('td', { class: 'num' }, el('span', { class: 'bar', style: `width:${Math.round((Number(p.count) / top) * 60)}px`, 'aria-hidden': 'true' }), String(p.count)),
+        el('td', { class: 'num' }, bar, String(p.count)),
         el('td', { class: 'num dir-up' }, String(p.up ?? 0)),
         el('td', { class: 'num dir-down' }, String(p.down ?? 0)),
         el('td', { class: 'num' }, largest === null ? '–' : `${formatDecimal(largest, 4)} %`),
