@@ -7,7 +7,9 @@ import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type { MasterMetrics } from '../metrics';
 import { dashboardPlugin } from '../dashboard/plugin';
 import { createAlertQueries } from '../../shared/read-model/alert-queries';
-import { createAuthHook } from './auth';
+import { registerAuth } from './auth';
+import { createEventTickets } from './event-tickets';
+import { registerSecurityHeaders } from './security-headers';
 import { BadRequestError } from '../../shared/read-model/bad-request';
 import { createHttpMetricsHook } from './http-metrics';
 import { registerOpenApi } from './openapi';
@@ -27,6 +29,14 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** When set, every endpoint but /health and /ready needs `Authorization: Bearer <token>`. */
   readonly apiToken?: string;
+  /** Wrong tokens or tickets one address may present per window before it gets 429 (see auth.ts). @defaultValue 10 */
+  readonly authMaxFailures?: number;
+  /** @defaultValue 60000 */
+  readonly authFailureWindowMs?: number;
+  /** How long a live-feed ticket from POST /events/ticket stays valid (ms). @defaultValue 60000 */
+  readonly eventsTicketTtlMs?: number;
+  /** Open /events connections (EVENTS_MAX_CLIENTS); beyond it 503. @defaultValue 100 */
+  readonly eventsMaxClients?: number;
   /** How long GET /stats answers are reused for identical queries (ms). @defaultValue 2000 */
   readonly statsCacheTtlMs?: number;
   /** CSV exports streamed at once (CSV_MAX_CONCURRENT); beyond it 503 with Retry-After. @defaultValue 2 */
@@ -90,8 +100,10 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  const auth = createAuthHook({ token: deps.apiToken });
-  if (auth) app.addHook('onRequest', auth);
+  // Headers first, so every answer carries them, the auth hook's 401 and 429 included.
+  await registerSecurityHeaders(app);
+  const eventTickets = createEventTickets({ redis: deps.redis, keys: deps.keys, ttlMs: deps.eventsTicketTtlMs, now });
+  await registerAuth(app, { token: deps.apiToken, tickets: eventTickets, maxFailures: deps.authMaxFailures, windowMs: deps.authFailureWindowMs });
   app.addHook('onResponse', createHttpMetricsHook(deps.metrics));
 
   await registerOpenApi(app);
@@ -105,7 +117,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });
     await api.register(fleetRoutes, { redis: deps.redis, keys: deps.keys, now, retentionMs: deps.fleetRetentionMs });
   });
-  await app.register(dashboardPlugin, deps);
+  await app.register(dashboardPlugin, { ...deps, eventTickets, sseMaxClients: deps.eventsMaxClients });
 
   return app;
 }
