@@ -107,7 +107,7 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
     const outbox = createOutbox(db, outboxTargets(config));
 
     const notifiers: Notifier[] = [];
-    if (config.email) notifiers.push(createEmailNotifier({ smtpUrl: config.email.smtpUrl, from: config.email.from }));
+    if (config.email) notifiers.push(createEmailNotifier({ smtpUrl: config.email.smtpUrl, requireTls: config.email.requireTls, from: config.email.from }));
     if (config.webhook) notifiers.push(createWebhookNotifier(config.webhook));
     for (const n of notifiers) lifecycle.add(`${n.channel} transport`, () => n.close());
 

@@ -7,6 +7,12 @@ export interface EmailNotifierOptions {
   /** smtp:// or smtps:// URL, credentials included. */
   readonly smtpUrl: string;
   readonly from: string;
+  /**
+   * Send only after STARTTLS: a server that does not offer it is a permanent failure, and the credentials in the URL are
+   * never sent in clear text (nodemailer's `requireTLS`). smtps:// URLs use TLS from the start either way.
+   * @defaultValue false
+   */
+  readonly requireTls?: boolean;
   /** Connection, greeting and socket timeouts, so a hung server cannot hold a delivery forever. @defaultValue 10000 */
   readonly timeoutMs?: number;
 }
@@ -15,8 +21,12 @@ export interface EmailNotifierOptions {
  * SMTP classification (RFC 5321): 4xx replies are transient (mailbox busy, greylisting), 5xx permanent (no such user,
  * rejected). No reply code at all means the network or the server is down: transient.
  */
-export function classifySmtpError(err: unknown): DeliveryError {
-  const code = (err as { responseCode?: unknown }).responseCode;
+export function classifySmtpError(err: unknown, options: { requireTls?: boolean } = {}): DeliveryError {
+  const { responseCode: code, code: errorCode, command } = err as { responseCode?: unknown; code?: unknown; command?: unknown };
+  // The server answered STARTTLS with a refusal (or never offered it): waiting will not make it offer TLS.
+  if (options.requireTls && errorCode === 'ETLS' && command === 'STARTTLS' && typeof code === 'number') {
+    return new DeliveryError(`SMTP server does not offer STARTTLS (answered ${code}) and SMTP_REQUIRE_TLS is set: not sending in clear text`, false, { cause: err });
+  }
   const reason = describeError(err);
   if (typeof code === 'number' && code >= 500) return new DeliveryError(`SMTP ${code}: ${reason}`, false, { cause: err });
   if (typeof code === 'number' && code >= 400) return new DeliveryError(`SMTP ${code}: ${reason}`, true, { cause: err });
@@ -29,6 +39,7 @@ export function createEmailNotifier(options: EmailNotifierOptions): Notifier {
   const transport = nodemailer.createTransport({
     url: options.smtpUrl,
     pool: true,
+    requireTLS: options.requireTls === true,
     maxConnections: 2,
     connectionTimeout: timeout,
     greetingTimeout: timeout,
@@ -42,7 +53,7 @@ export function createEmailNotifier(options: EmailNotifierOptions): Notifier {
         const info = await transport.sendMail({ from: options.from, to: target, subject: mail.subject, text: mail.text, html: mail.html });
         return { messageId: String(info.messageId) };
       } catch (err) {
-        throw classifySmtpError(err);
+        throw classifySmtpError(err, { requireTls: options.requireTls });
       }
     },
     async close() {

@@ -64,6 +64,11 @@ export const MASTER_VARIABLES = {
     doc: 'notification channels: comma list of log, email, webhook (log is always on)',
   },
   SMTP_URL: { schema: urlVar(['smtp:', 'smtps:']), optional: true, secret: true, doc: 'SMTP server, e.g. smtp://user:pass@mail.example.com:587 (needed for email)' },
+  SMTP_REQUIRE_TLS: {
+    schema: booleanVar(),
+    default: 'false',
+    doc: 'when true, email is only sent after STARTTLS: a server that does not offer it fails the notification, never a cleartext login (no effect on smtps://)',
+  },
   MAIL_FROM: { schema: stringVar(/^.{1,200}$/, 'a sender such as "Tickwatch <alerts@example.com>"'), default: 'Tickwatch <tickwatch@localhost>', doc: 'sender of alert emails' },
   MAIL_TO: {
     schema: z
@@ -140,6 +145,8 @@ export interface MasterConfig {
   readonly notify: readonly NotifyChannel[];
   readonly email?: {
     readonly smtpUrl: string;
+    /** Refuse to send without STARTTLS. @defaultValue false */
+    readonly requireTls: boolean;
     readonly from: string;
     readonly to: readonly string[];
     /** @defaultValue 60 */
@@ -219,7 +226,7 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
     notify: v.NOTIFY,
     email:
       wantsEmail && v.SMTP_URL && v.MAIL_TO
-        ? { smtpUrl: v.SMTP_URL, from: v.MAIL_FROM, to: v.MAIL_TO, digestSeconds: v.EMAIL_DIGEST_SECONDS, maxPerHour: v.EMAIL_MAX_PER_HOUR }
+        ? { smtpUrl: v.SMTP_URL, requireTls: v.SMTP_REQUIRE_TLS, from: v.MAIL_FROM, to: v.MAIL_TO, digestSeconds: v.EMAIL_DIGEST_SECONDS, maxPerHour: v.EMAIL_MAX_PER_HOUR }
         : undefined,
     webhook: wantsWebhook && v.WEBHOOK_URL ? { url: v.WEBHOOK_URL, secret: v.WEBHOOK_SECRET, timeoutMs: v.WEBHOOK_TIMEOUT_MS } : undefined,
     notifyMaxAttempts: v.NOTIFY_MAX_ATTEMPTS,

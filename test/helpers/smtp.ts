@@ -24,6 +24,8 @@ export interface TestSmtpServer {
   readonly mails: ReceivedMail[];
   /** Delivery attempts refused by the responder. */
   readonly refused: { to: string[]; code: number }[];
+  /** User names of every AUTH the server accepted (only with the `auth` option). */
+  readonly logins: string[];
   respond(responder: SmtpResponder | undefined): void;
   waitForMails(count: number, timeoutMs?: number): Promise<ReceivedMail[]>;
   /** Stops listening (dropping open connections); `start()` listens again on the same port. */
@@ -32,8 +34,19 @@ export interface TestSmtpServer {
 }
 
 /** A real local SMTP server (smtp-server) that records what it receives. `port` 0 picks a free one. */
-export async function startSmtpServer(options: { port?: number; responder?: SmtpResponder } = {}): Promise<TestSmtpServer> {
+export async function startSmtpServer(
+  options: {
+    port?: number;
+    responder?: SmtpResponder;
+    /**
+     * Offer AUTH (PLAIN, LOGIN) without offering STARTTLS, and accept these credentials: the server that would take a
+     * password in clear text. Without it the server offers neither AUTH nor STARTTLS.
+     */
+    auth?: { user: string; pass: string };
+  } = {},
+): Promise<TestSmtpServer> {
   const mails: ReceivedMail[] = [];
+  const logins: string[] = [];
   const refused: { to: string[]; code: number }[] = [];
   let responder = options.responder;
   let server: SMTPServer | undefined;
@@ -42,7 +55,16 @@ export async function startSmtpServer(options: { port?: number; responder?: Smtp
   const make = () =>
     new SMTPServer({
       authOptional: true,
-      disabledCommands: ['STARTTLS', 'AUTH'],
+      disabledCommands: options.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+      allowInsecureAuth: options.auth !== undefined,
+      onAuth(auth, _session, callback) {
+        if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
+          logins.push(auth.username ?? '');
+          callback(null, { user: auth.username });
+        } else {
+          callback(new Error('Invalid username or password'));
+        }
+      },
       logger: false,
       // Stopping must not wait for the client's pooled idle connections.
       closeTimeout: 50,
@@ -90,6 +112,7 @@ export async function startSmtpServer(options: { port?: number; responder?: Smtp
     },
     mails,
     refused,
+    logins,
     respond(r) {
       responder = r;
     },
