@@ -41,6 +41,7 @@ export function createPubSubConsumer(deps: PubSubConsumerDeps): PubSubConsumer {
   let sub: Redis | undefined;
   let active = false;
   let flushing: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
   let dropped = 0;
 
   function onMessage(channel: string, message: string): void {
@@ -107,15 +108,17 @@ export function createPubSubConsumer(deps: PubSubConsumerDeps): PubSubConsumer {
       else await sub.subscribe(...deps.pairs.map((p) => deps.keys.alertChannel(p)));
       log.info({ pairs: deps.pairs }, 'subscribed to alert channels (at-most-once delivery)');
     },
-    async stop() {
-      if (!sub) return;
-      const conn = sub;
-      sub = undefined;
-      // Stop receiving first, then finish what was received.
-      await conn.quit().catch(() => conn.disconnect());
-      active = false;
-      sleeper.wakeAll();
-      await flushing;
+    stop() {
+      stopping ??= (async () => {
+        const conn = sub;
+        sub = undefined;
+        // Stop receiving first, then finish what was received.
+        if (conn) await conn.quit().catch(() => conn.disconnect());
+        active = false;
+        sleeper.wakeAll();
+        await flushing;
+      })();
+      return stopping;
     },
   };
 }

@@ -2,7 +2,8 @@ import type { Knex } from '../../shared/platform/db';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { AlertRepository } from '../ingest/alert-repository';
-import { backoffDelay, createSleeper } from '../../shared/platform/retry';
+import { backoffDelay } from '../../shared/platform/retry';
+import { createLoop } from '../../shared/platform/loop';
 import type { MasterMetrics } from '../metrics';
 import { DeliveryError, type Notifier } from './notifier';
 import type { Outbox, OutboxChannel } from './outbox';
@@ -30,7 +31,7 @@ export interface NotificationDelivery {
   start(): void;
   /** Sends due rows now instead of at the next poll (called after an ingest commit queued some). */
   wake(): void;
-  /** Stops polling and waits for the send in flight. */
+  /** Stops polling and waits for the send in flight. Idempotent (the same promise). */
   stop(): Promise<void>;
 }
 
@@ -50,11 +51,6 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
   const retryMaxMs = deps.retryMaxMs ?? 600_000;
   const byChannel = new Map<OutboxChannel, Notifier>(deps.notifiers.map((n) => [n.channel, n]));
   const channels = [...byChannel.keys()];
-  const sleeper = createSleeper();
-  let active = false;
-  let running: Promise<void> | undefined;
-  let woken = false;
-  let failing = false;
 
   async function deliverTarget(channel: OutboxChannel, target: string): Promise<void> {
     const notifier = byChannel.get(channel)!;
@@ -105,45 +101,28 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
   async function pass(): Promise<void> {
     const due = await deps.outbox.dueTargets(channels, 50);
     for (const { channel, target } of due) {
-      if (!active) return;
+      if (!loop.active) return;
       await deliverTarget(channel, target);
     }
   }
 
-  async function run(): Promise<void> {
-    let failures = 0;
-    while (active) {
-      woken = false;
-      try {
-        await pass();
-        if (failing) log.info('notification delivery resumed');
-        failing = false;
-        failures = 0;
-      } catch (err) {
-        failures += 1;
-        if (!failing) log.warn({ err: describeError(err) }, 'notification delivery failed (database unavailable?); retrying');
-        failing = true;
-      }
-      if (!active) break;
-      if (!woken) await sleeper.sleep(failures > 0 ? backoffDelay(failures, 500, 10_000) : pollMs);
-    }
-  }
+  const loop = createLoop({
+    async round() {
+      await pass();
+      return pollMs;
+    },
+    onError(err, failures) {
+      if (failures === 1) log.warn({ err: describeError(err) }, 'notification delivery failed (database unavailable?); retrying');
+    },
+    onRecover: () => log.info('notification delivery resumed'),
+    backoff: { baseMs: 500, maxMs: 10_000 },
+  });
 
   return {
     start() {
-      if (active || channels.length === 0) return;
-      active = true;
-      running = run();
+      if (channels.length > 0) loop.start();
     },
-    wake() {
-      woken = true;
-      sleeper.wakeAll();
-    },
-    async stop() {
-      active = false;
-      sleeper.wakeAll();
-      await running;
-      running = undefined;
-    },
+    wake: () => loop.wake(),
+    stop: () => loop.stop(),
   };
 }
