@@ -50,10 +50,8 @@ export class FleetStartError extends Error {
 interface Unit {
   readonly service: ServicePlan;
   start(): void;
-  /** One-shot: resolves when it exited 0; rejects when it failed for good. */
-  readonly completed: Promise<void>;
-  /** Long-running: resolves when it ended and will not restart. */
-  readonly ended: Promise<void>;
+  /** Settles once the service is over for good: resolves when a one-shot exited 0 or a long-running one will not restart; rejects when a one-shot failed for good. */
+  readonly outcome: Promise<void>;
   stop(): Promise<boolean>;
   kill(): void;
   pid(): number | undefined;
@@ -161,8 +159,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     return {
       service,
       start,
-      completed: outcome,
-      ended: outcome,
+      outcome,
       async stop() {
         clearTimeout(restartTimer);
         if (!alive() || !exit) return true;
@@ -199,9 +196,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     async start() {
       for (const unit of units.values()) {
         if (stopping) throw new FleetStartError('stopped while starting');
-        for (const dep of unit.service.waitsFor) await units.get(dep)?.completed;
+        for (const dep of unit.service.waitsFor) await units.get(dep)?.outcome;
         unit.start();
-        if (unit.service.oneShot) await unit.completed;
+        if (unit.service.oneShot) await unit.outcome;
       }
       if (stopping) throw new FleetStartError('stopped while starting');
     },
@@ -225,7 +222,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       stopping = true;
       for (const u of units.values()) u.kill();
     },
-    allEnded: Promise.all(longRunning.map((u) => u.ended)).then(() => undefined),
+    allEnded: Promise.all(longRunning.map((u) => u.outcome)).then(() => undefined),
     pids: () => [...units.values()].map((u) => u.pid()).filter((p): p is number => p !== undefined),
   };
 }

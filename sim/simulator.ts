@@ -103,7 +103,7 @@ function decimalsFor(price: Decimal): number {
 }
 
 /**
- * A local stand-in for `https://api.uphold.com/v0/ticker` with Uphold's contract (see shared/docs/uphold-ticker-api.md):
+ * A local stand-in for `https://api.uphold.com/v0/ticker` with Uphold's contract (see docs/uphold-ticker-api.md):
  * random-walk or scripted prices, the per-IP rate limit, and injectable faults. Resolves once listening.
  */
 export async function createTickerSimulator(options: TickerSimulatorOptions = {}): Promise<TickerSimulator> {

@@ -4,7 +4,7 @@ import { Decimal, formatDecimal, parsePositiveDecimal } from '../shared/contract
 /**
  * The oscillation decision: a pure function of (reference, ticker quote, settings). No I/O, no clock, no floats.
  *
- * Rule (issue 2 §3): with reference `ref` and price `p`, alert iff `|p - ref| * 100 >= threshold * ref`.
+ * Rule: with reference `ref` and price `p`, alert iff `|p - ref| * 100 >= threshold * ref`.
  * Both sides are products of exact decimals, so decimal.js at 200 digits computes them without rounding; equality alerts.
  */
 

@@ -5,7 +5,7 @@ import { describeError } from '../shared/platform/errors';
 import { sleep, withTimeout } from '../shared/platform/retry';
 
 /**
- * The fleet-wide ticker budget (issue 6 §3). Every worker on one Redis (one key prefix) takes a slot before each request.
+ * The fleet-wide ticker budget (Uphold allows 250 requests per minute per IP). Every worker on one Redis (one key prefix) takes a slot before each request.
  *
  * Design: a shared, GCRA-like ticket clock in Redis. The key `keys.rateBudget` holds the next free slot time; taking a
  * slot returns `max(now, nextFree, pauseUntil)` and advances `nextFree` by one emission interval

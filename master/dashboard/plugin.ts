@@ -184,8 +184,3 @@ export async function dashboardPlugin(app: FastifyInstance, deps: DashboardDeps)
     await feed.close();
   });
 }
-
-/** Registers the dashboard on `app` (the same as `app.register(dashboardPlugin, deps)`). */
-export async function registerDashboard(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
-  await app.register(dashboardPlugin, deps);
-}

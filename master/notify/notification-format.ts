@@ -12,7 +12,7 @@ export function formatChange(changePercent: string): string {
   return t.startsWith('-') ? t : `+${t}`;
 }
 
-/** One human line per alert, used by the log, the plain-text mail and the webhook `text`. */
+/** One human line per alert, used by the plain-text mail and the webhook `text` (the log line is the alert store's own). */
 export function alertLine(a: StoredAlert): string {
   return `${a.pair} ${a.direction} ${formatChange(a.changePercent)}% at ${wireDecimal(a.price)} (reference ${wireDecimal(a.referencePrice)}, threshold ${wireDecimal(a.thresholdPercent)}%) ${a.observedAt.toISOString()} [${a.botId}]`;
 }

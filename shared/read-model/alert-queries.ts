@@ -6,7 +6,8 @@ import type { WireAlert } from './alert-wire';
 /**
  * Read-side repository over the `alerts` table (and the notifications outbox) for the API and the CLI.
  *
- * Every query is built with knex and every value travels as a bound parameter. List queries use keyset pagination:
+ * Every query is SQL text of our own run through knex.raw, and every value travels as a bound parameter (`?`), never
+ * spliced into the text. List queries use keyset pagination:
  * a page is "the next `limit` rows strictly after (key, id) in the ordering", which stays correct while alerts arrive
  * (no offsets to shift, no row seen twice) and is served by an index range scan whatever the page depth:
  *   - `observed_at` orderings: alerts_observed_at_idx / alerts_pair_observed_at_idx (first migration),
