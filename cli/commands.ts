@@ -5,7 +5,7 @@ import type { RedisKeys } from '../shared/contract/redis-keys';
 import { alertCsvChunks } from '../shared/read-model/alert-csv';
 import type { AlertItem, AlertQueries } from '../shared/read-model/alert-queries';
 import type { AlertFilter, Ordering } from '../shared/read-model/query-params';
-import { readFleetItems, removeBot } from '../master/http/routes/fleet';
+import { readFleetItems, removeBot } from '../shared/read-model/fleet-view';
 import type { CliCommand } from './args';
 import { alertTable, fleetTable, statsTable } from './render';
 

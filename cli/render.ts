@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import { Decimal } from '../shared/contract/decimal';
 import type { AlertItem, StatsResult } from '../shared/read-model/alert-queries';
-import type { FleetItem } from '../master/http/routes/fleet';
+import type { FleetItem } from '../shared/read-model/fleet-view';
 
 /**
  * Human-readable tables for the terminal (cli-table3). CSV and JSON keep every digit; tables round the change to

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Redis } from '../platform/redis';
+import type Redis from 'ioredis';
 import type { RedisKeys } from './redis-keys';
 import { BotConfigSnapshotSchema, sizeProblem, type BotConfigSnapshot } from './alert';
 

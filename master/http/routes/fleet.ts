@@ -1,101 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { BOT_ID_RE } from '../../../shared/contract/alert';
-import { readFleet, type FleetEntry } from '../../../shared/contract/fleet-status';
 import type { Redis } from '../../../shared/platform/redis';
 import type { RedisKeys } from '../../../shared/contract/redis-keys';
-import { BadRequestError } from '../../../shared/read-model/bad-request';
+import { checkBotId, DEFAULT_FLEET_RETENTION_MS, readFleetItems, removeBot } from '../../../shared/read-model/fleet-view';
 import { parseParams } from '../../../shared/read-model/query-params';
-import { ERROR_RESPONSES, FLEET_SCHEMA } from '../openapi';
-
-/** Default FLEET_RETENTION: a bot gone for a day leaves the fleet table. */
-export const DEFAULT_FLEET_RETENTION_MS = 24 * 3_600_000;
-
-/** A bot as the API and the CLI show it: the heartbeat's fields in snake_case, absent values as null. */
-export interface FleetItem {
-  readonly bot_id: string;
-  readonly pair: string;
-  readonly status: string;
-  readonly stale: boolean;
-  readonly last_price: string | null;
-  readonly last_fetch_at: string | null;
-  readonly last_price_at: string | null;
-  readonly reference_price: string | null;
-  readonly consecutive_errors: number;
-  readonly last_error: string | null;
-  readonly started_at: string;
-  readonly heartbeat_at: string;
-  readonly ttl_ms: number;
-  readonly rate_limited: boolean;
-  readonly effective_interval_ms: number;
-  readonly alerts_published: number;
-  readonly alerts_dropped: number;
-  readonly alerts_queued: number;
-  readonly config: Record<string, unknown>;
-}
-
-export function toFleetItem(e: FleetEntry): FleetItem {
-  return {
-    bot_id: e.botId,
-    pair: e.pair,
-    status: e.status,
-    stale: e.stale,
-    last_price: e.lastPrice ?? null,
-    last_fetch_at: e.lastFetchAt ?? null,
-    last_price_at: e.lastPriceAt ?? null,
-    reference_price: e.referencePrice ?? null,
-    consecutive_errors: e.consecutiveErrors,
-    last_error: e.lastError ?? null,
-    started_at: e.startedAt,
-    heartbeat_at: e.heartbeatAt,
-    ttl_ms: e.ttlMs,
-    rate_limited: e.rateLimited,
-    effective_interval_ms: e.effectiveIntervalMs,
-    alerts_published: e.alertsPublished,
-    alerts_dropped: e.alertsDropped,
-    alerts_queued: e.alertsQueued,
-    config: { ...e.config },
-  };
-}
-
-/**
- * Forgets a bot whose last heartbeat is still the one we judged (`heartbeatAt`), atomically: a bot that reported again
- * meanwhile keeps its entry.
- */
-const FORGET_IF_UNCHANGED = `
-local last = redis.call('HGET', KEYS[1], ARGV[1])
-if not last then return 0 end
-local ok, hash = pcall(cjson.decode, last)
-if ok and type(hash) == 'table' and hash.heartbeatAt ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-return 1`;
-
-/** True when a bot is gone (stopped, or its heartbeat expired) and its last heartbeat is older than the retention. */
-export function isPastRetention(entry: FleetEntry, now: number, retentionMs: number): boolean {
-  return (entry.stale || entry.status === 'stopped') && now - Date.parse(entry.heartbeatAt) > retentionMs;
-}
-
-/**
- * Every bot's heartbeat, stale ones included, from Redis; bots past the retention are left out and removed from Redis,
- * so the fleet does not grow with every bot that ever ran.
- */
-export async function readFleetItems(redis: Redis, keys: RedisKeys, now: number, retentionMs = DEFAULT_FLEET_RETENTION_MS): Promise<FleetItem[]> {
-  const entries = await readFleet(redis, keys, now);
-  const gone = entries.filter((e) => isPastRetention(e, now, retentionMs));
-  await Promise.all(gone.map((e) => redis.eval(FORGET_IF_UNCHANGED, 2, keys.botsLastSeen, keys.botStatus(e.botId), e.botId, e.heartbeatAt)));
-  return entries.filter((e) => !gone.includes(e)).map(toFleetItem);
-}
-
-/** Removes a bot from the fleet now (its live status and last-seen copy); false when no such bot reported. */
-export async function removeBot(redis: Redis, keys: RedisKeys, botId: string): Promise<boolean> {
-  const results = await redis.multi().del(keys.botStatus(botId)).hdel(keys.botsLastSeen, botId).exec();
-  return (results ?? []).some(([err, n]) => !err && Number(n) > 0);
-}
-
-/** The 400 for a bot id that no worker could have (BOT_ID's own rule). */
-export function checkBotId(botId: string, parameter = 'bot_id'): void {
-  if (!BOT_ID_RE.test(botId)) throw new BadRequestError(parameter, botId, '1-64 characters: letters, digits, ".", "_", ":", "-"');
-}
+import { ERROR_RESPONSES, ERROR_SCHEMA, FLEET_SCHEMA, querySchema } from '../openapi';
 
 export interface FleetRoutesOptions {
   readonly redis: Redis;
@@ -109,7 +18,13 @@ export interface FleetRoutesOptions {
 export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, { redis, keys, now, retentionMs = DEFAULT_FLEET_RETENTION_MS }) => {
   app.get(
     '/fleet',
-    { schema: { summary: "Every bot's status from the workers' heartbeats (stale when a heartbeat expired)", response: { 200: FLEET_SCHEMA, ...ERROR_RESPONSES } } },
+    {
+      schema: {
+        summary: "Every bot's status from the workers' heartbeats (stale when a heartbeat expired)",
+        querystring: querySchema([]),
+        response: { 200: FLEET_SCHEMA, ...ERROR_RESPONSES },
+      },
+    },
     async (req) => {
       const t = now();
       parseParams([], req.query, t);
@@ -122,10 +37,11 @@ export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, {
     {
       schema: {
         summary: 'Removes a bot from the fleet now (a bot still running reappears with its next heartbeat)',
-        params: { type: 'object', properties: { bot_id: { type: 'string', pattern: BOT_ID_RE.source } } },
+        params: { type: 'object', properties: { bot_id: { type: 'string', pattern: BOT_ID_RE.source } }, required: ['bot_id'] },
+        querystring: querySchema([]),
         response: {
           204: { description: 'Removed.', type: 'null' },
-          404: { description: 'No bot has reported with this id.', type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } },
+          404: { ...ERROR_SCHEMA, description: 'No bot has reported with this id.' },
           ...ERROR_RESPONSES,
         },
       },
