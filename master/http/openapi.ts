@@ -3,37 +3,26 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { DIRECTIONS } from '../../shared/contract/alert';
 import { BOT_STATUSES } from '../../shared/contract/fleet-status';
-import { openApiQueryParameters, PARAMS, type ParamName, type ParamSpec } from '../../shared/read-model/query-params';
+import { WIRE_ALERT_SCHEMA } from '../../shared/read-model/alert-wire';
+import { MAX_PAIRS, PARAMS, type ParamName, type ParamSpec } from '../../shared/read-model/query-params';
 
 /**
- * The OpenAPI 3 document (`GET /openapi.json`, browsable at `/docs`). Route schemas are documentation: requests are
- * validated by query-params.ts (so a bad value gets the API's own 400 body) and answers are serialised as they are.
+ * The route schemas and the OpenAPI 3 document built from them (`GET /openapi.json`, browsable at `/docs`). The schemas
+ * are enforced, not only shown: fastify validates every querystring and path parameter with them (validation.ts turns a
+ * refusal into the API's 400 body) and serialises every JSON answer with the response schema of its status code, so a
+ * client gets exactly the documented fields. A field the code adds without adding it here never leaves the server:
+ * http/response-shape.test.ts compares what the code builds with these schemas.
  *
- * Naming: every field of every answer is snake_case (as the columns and query parameters are). The one exception is
- * `config`, the bot's settings snapshot, which is returned verbatim as the alert message carried it (camelCase keys).
+ * Naming: every field of every answer is snake_case (as the columns and query parameters are), on every interface
+ * (REST, the dashboard's /events and /ticks, the webhook body). The one exception is the content of `config`, the bot's
+ * settings snapshot, returned exactly as the alert message (or the heartbeat) carried it: its keys are camelCase.
  */
 
 const decimal = (description: string) => ({ type: 'string', pattern: '^-?\\d+(\\.\\d+)?$', description });
 const time = (description: string, nullable = false) => ({ type: nullable ? ['string', 'null'] : 'string', format: 'date-time', description });
 
-export const ALERT_SCHEMA = {
-  type: 'object',
-  description: 'A stored alert. Decimals are exact strings with trailing zeros removed; times are ISO-8601 UTC.',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    bot_id: { type: 'string' },
-    pair: { type: 'string', example: 'BTC-USD' },
-    direction: { type: 'string', enum: [...DIRECTIONS] },
-    price: decimal('the observed price'),
-    reference_price: decimal('the price the move was measured against'),
-    change_percent: decimal('(price - reference) / reference * 100; negative for down moves'),
-    threshold_percent: decimal('the bot threshold that was crossed'),
-    observed_at: time('when the worker fetched the price'),
-    config: { type: 'object', additionalProperties: true, description: "the bot's settings snapshot, verbatim from the alert message (camelCase keys)" },
-    received_at: time('when the master stored it'),
-  },
-  required: ['id', 'bot_id', 'pair', 'direction', 'price', 'reference_price', 'change_percent', 'threshold_percent', 'observed_at', 'config', 'received_at'],
-} as const;
+/** The wire alert (shared/read-model/alert-wire.ts): the same shape on every interface. */
+export const ALERT_SCHEMA = WIRE_ALERT_SCHEMA;
 
 export const NOTIFICATION_SCHEMA = {
   type: 'object',
@@ -49,6 +38,7 @@ export const NOTIFICATION_SCHEMA = {
     sent_at: time('when it was delivered', true),
     created_at: time('when the alert was stored with it', true),
   },
+  required: ['id', 'channel', 'target', 'status', 'attempts', 'last_error', 'held_back', 'next_attempt_at', 'sent_at', 'created_at'],
 } as const;
 
 export const BAD_REQUEST_SCHEMA = {
@@ -64,7 +54,7 @@ export const BAD_REQUEST_SCHEMA = {
   required: ['error', 'parameter', 'allowed'],
 } as const;
 
-const ERROR_SCHEMA = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
+export const ERROR_SCHEMA = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } }, required: ['error', 'message'] } as const;
 
 const PAIR_STATS_PROPERTIES = {
   count: { type: 'integer' },
@@ -73,6 +63,7 @@ const PAIR_STATS_PROPERTIES = {
   max_abs_change_percent: { type: ['string', 'null'], description: 'largest absolute change percent' },
   last_alert_at: time('latest observed_at', true),
 } as const;
+const PAIR_STATS_REQUIRED = ['count', 'up', 'down', 'max_abs_change_percent', 'last_alert_at'] as const;
 
 export const STATS_SCHEMA = {
   type: 'object',
@@ -81,9 +72,10 @@ export const STATS_SCHEMA = {
     until: time('end of the range (exclusive); null means "up to now"', true),
     window: { type: ['string', 'null'], example: '20m' },
     generated_at: time('when these figures were computed (they are cached for a couple of seconds)'),
-    overall: { type: 'object', properties: PAIR_STATS_PROPERTIES },
-    pairs: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string' }, ...PAIR_STATS_PROPERTIES } } },
+    overall: { type: 'object', properties: PAIR_STATS_PROPERTIES, required: PAIR_STATS_REQUIRED },
+    pairs: { type: 'array', items: { type: 'object', properties: { pair: { type: 'string' }, ...PAIR_STATS_PROPERTIES }, required: ['pair', ...PAIR_STATS_REQUIRED] } },
   },
+  required: ['since', 'until', 'window', 'generated_at', 'overall', 'pairs'],
 } as const;
 
 export const TIMESERIES_SCHEMA = {
@@ -94,10 +86,21 @@ export const TIMESERIES_SCHEMA = {
     until: time('end of the range (exclusive)'),
     points: {
       type: 'array',
-      items: { type: 'object', properties: { t: time('bucket start'), count: { type: 'integer' }, up: { type: 'integer' }, down: { type: 'integer' } } },
+      items: {
+        type: 'object',
+        properties: { t: time('bucket start'), count: { type: 'integer' }, up: { type: 'integer' }, down: { type: 'integer' } },
+        required: ['t', 'count', 'up', 'down'],
+      },
     },
   },
+  required: ['bucket', 'since', 'until', 'points'],
 } as const;
+
+/** Every field of a bot in GET /fleet (all always present; absent values are null). */
+const FLEET_BOT_FIELDS = [
+  'bot_id', 'pair', 'status', 'stale', 'last_price', 'last_fetch_at', 'last_price_at', 'reference_price', 'consecutive_errors', 'last_error',
+  'started_at', 'heartbeat_at', 'ttl_ms', 'rate_limited', 'effective_interval_ms', 'alerts_published', 'alerts_dropped', 'alerts_queued', 'config',
+] as const;
 
 export const FLEET_SCHEMA = {
   type: 'object',
@@ -126,22 +129,36 @@ export const FLEET_SCHEMA = {
           alerts_published: { type: 'integer' },
           alerts_dropped: { type: 'integer' },
           alerts_queued: { type: 'integer' },
-          config: { type: 'object', additionalProperties: true },
+          config: { type: 'object', additionalProperties: true, description: "the bot's settings, exactly as its heartbeat carried them (camelCase keys)" },
         },
+        required: [...FLEET_BOT_FIELDS],
       },
     },
   },
+  required: ['generated_at', 'bots'],
 } as const;
 
-/** The `querystring` schema of a route, for the document only. */
+/**
+ * The `querystring` schema of a route, validated by fastify and shown in the document: only these names (any other is a
+ * 400 naming it), each one string, or for a repeatable parameter one string or a list of up to MAX_PAIRS.
+ */
 export function querySchema(names: readonly ParamName[]): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
-  for (const p of openApiQueryParameters(names)) {
-    const spec = PARAMS[p.name as ParamName] as ParamSpec<unknown>;
-    properties[p.name as string] = { description: spec.description, ...spec.schema };
+  for (const name of names) {
+    const spec = PARAMS[name] as ParamSpec<unknown>;
+    properties[name] = spec.repeatable
+      ? { description: spec.description, type: ['string', 'array'], items: spec.schema, maxItems: MAX_PAIRS, ...('example' in spec.schema ? { example: spec.schema.example } : {}) }
+      : { description: spec.description, ...spec.schema };
   }
   return { type: 'object', properties, additionalProperties: false };
 }
+
+/** The path parameter `id` of a route: a UUID. */
+export const ID_PARAMS_SCHEMA = {
+  type: 'object',
+  properties: { id: { type: 'string', format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' } },
+  required: ['id'],
+} as const;
 
 /** Standard error answers every data route documents. */
 export const ERROR_RESPONSES = {
@@ -158,8 +175,9 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         title: 'Tickwatch analysts API',
         version: '1.0.0',
         description:
-          'Alert history, statistics and fleet status. Every field is snake_case except the verbatim `config` snapshot ' +
-          '(camelCase, as in the alert message). Decimals are strings. Any bad parameter answers 400 naming it. ' +
+          'Alert history, statistics and fleet status. Every field is snake_case, on every interface (this API, the ' +
+          "dashboard's /events and /ticks, the webhook body); the `config` snapshot is returned as the bot sent it " +
+          '(camelCase keys). Decimals are strings. Any bad or unknown parameter answers 400 naming it. ' +
           'When API_TOKEN is set every endpoint but /health and /ready needs `Authorization: Bearer <token>`.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },

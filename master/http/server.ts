@@ -13,6 +13,7 @@ import { registerSecurityHeaders } from './security-headers';
 import { BadRequestError } from '../../shared/read-model/bad-request';
 import { createHttpMetricsHook } from './http-metrics';
 import { registerOpenApi } from './openapi';
+import { API_AJV_OPTIONS, isValidationError, requestBadRequest, validationBadRequest } from './validation';
 import { alertRoutes } from './routes/alerts';
 import { fleetRoutes } from './routes/fleet';
 import { statsRoutes } from './routes/stats';
@@ -68,6 +69,8 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger.child({ component: 'api' }) as unknown as FastifyBaseLogger,
     // Per-request lines would drown the log at dashboard polling rates; durations go to /metrics instead.
     logController: new LogController({ disableRequestLogging: true }),
+    // Route schemas are enforced: requests validated as sent (no coercion, unknown parameters refused), see validation.ts.
+    ajv: API_AJV_OPTIONS,
     // A malformed percent-escape in the path is refused by the router before any hook: answer it in our 400 shape.
     frameworkErrors: (err, req, res) => {
       const reply = res as unknown as FastifyReply;
@@ -82,7 +85,9 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof BadRequestError) return reply.code(400).send(err.toJSON());
+    if (isValidationError(err)) return reply.code(400).send(validationBadRequest(err, req).toJSON());
     const status = err.statusCode ?? 500;
+    if (status === 400) return reply.code(400).send(requestBadRequest(err).toJSON());
     if (status >= 400 && status < 500) {
       // fastify's own refusals (malformed URL, oversized header, bad content type): still a client error, said in JSON.
       return reply.code(status).send({ error: status === 400 ? 'bad_request' : 'client_error', message: err.message });
@@ -108,10 +113,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   await registerOpenApi(app);
   await app.register(async (api) => {
-    // Route schemas document; query-params.ts validates (its 400 names parameter, value and what is allowed) and
-    // answers are sent as built, so the documented shapes cannot silently drop a field.
-    api.setValidatorCompiler(() => () => true);
-    api.setSerializerCompiler(() => (data) => JSON.stringify(data));
+    // Each route's schemas validate its parameters and serialise its answers (openapi.ts, validation.ts).
     await api.register(systemRoutes, { db: deps.db, redis: deps.redis, metrics: deps.metrics });
     await api.register(alertRoutes, { queries, now, csvMaxConcurrent: deps.csvMaxConcurrent, csvTimeoutMs: deps.csvTimeoutMs });
     await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });

@@ -158,7 +158,10 @@ export interface ParamSpec<T> {
   readonly description: string;
   /** Said in the 400 answer: completes "expected ...". */
   readonly allowed: string | readonly string[];
-  /** JSON schema of one raw value, for the OpenAPI document. */
+  /**
+   * JSON schema of one raw value (a string, as every query value arrives): the API validates requests with it and the
+   * OpenAPI document shows it. `parse` checks the rest (ranges, relative times, cursors) with the same 400 answer.
+   */
   readonly schema: Record<string, unknown>;
   /** True when the parameter may be repeated (`pair=A&pair=B`). */
   readonly repeatable?: boolean;
@@ -218,13 +221,13 @@ export const PARAMS = {
   limit: single<number>({
     description: `Page size, 1 to ${MAX_PAGE_LIMIT}.`,
     allowed: `an integer from 1 to ${MAX_PAGE_LIMIT}`,
-    schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT },
+    schema: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', example: String(DEFAULT_PAGE_LIMIT), default: String(DEFAULT_PAGE_LIMIT) },
     one: (v) => (/^\d{1,4}$/.test(v) && Number(v) >= 1 && Number(v) <= MAX_PAGE_LIMIT ? Number(v) : undefined),
   }),
   cursor: single<PageCursor>({
     description: 'The next_cursor of the previous page (opaque). Send the same filters and ordering with it.',
     allowed: 'the next_cursor value of a previous page, unchanged',
-    schema: { type: 'string' },
+    schema: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' },
     one: (v) => decodeCursor(v) ?? undefined,
   }),
   window: single<number>({

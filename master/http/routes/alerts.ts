@@ -4,7 +4,8 @@ import { describeError } from '../../../shared/platform/errors';
 import { ALERT_COLUMNS, type AlertQueries } from '../../../shared/read-model/alert-queries';
 import { alertCsvChunks } from '../../../shared/read-model/alert-csv';
 import { BadRequestError } from '../../../shared/read-model/bad-request';
-import { ALERT_SCHEMA, ERROR_RESPONSES, NOTIFICATION_SCHEMA, querySchema } from '../openapi';
+import { ALERT_SCHEMA, ERROR_RESPONSES, ERROR_SCHEMA, ID_PARAMS_SCHEMA, NOTIFICATION_SCHEMA, querySchema } from '../openapi';
+import { UUID_ALLOWED } from '../validation';
 import {
   ALERT_CSV_PARAMS,
   ALERT_LIST_PARAMS,
@@ -106,6 +107,7 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, o
             description: 'A page. Pass next_cursor back as cursor (with the same filters) for the next one; null on the last page.',
             type: 'object',
             properties: { items: { type: 'array', items: ALERT_SCHEMA }, next_cursor: { type: ['string', 'null'] } },
+            required: ['items', 'next_cursor'],
           },
           ...ERROR_RESPONSES,
         },
@@ -141,10 +143,15 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, o
     {
       schema: {
         summary: 'One alert with its notification deliveries',
-        params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } } },
+        params: ID_PARAMS_SCHEMA,
+        querystring: querySchema([]),
         response: {
-          200: { type: 'object', properties: { ...ALERT_SCHEMA.properties, notifications: { type: 'array', items: NOTIFICATION_SCHEMA } } },
-          404: { description: 'No alert has this id.', type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } },
+          200: {
+            type: 'object',
+            properties: { ...ALERT_SCHEMA.properties, notifications: { type: 'array', items: NOTIFICATION_SCHEMA } },
+            required: [...ALERT_SCHEMA.required, 'notifications'],
+          },
+          404: { ...ERROR_SCHEMA, description: 'No alert has this id.' },
           ...ERROR_RESPONSES,
         },
       },
@@ -152,7 +159,7 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, o
     async (req, reply) => {
       parseParams([], req.query, now());
       const { id } = req.params;
-      if (!isUuid(id)) throw new BadRequestError('id', id, 'a UUID such as 0b6f2f4e-3c1a-4d5e-9f00-1a2b3c4d5e6f');
+      if (!isUuid(id)) throw new BadRequestError('id', id, UUID_ALLOWED);
       const alert = await queries.getAlert(id.toLowerCase());
       if (!alert) return reply.code(404).send({ error: 'not_found', message: `no alert has id ${id}` });
       const notifications = await queries.getNotifications(alert.id);

@@ -66,7 +66,6 @@ type CachedSeries = Omit<TimeseriesAnswer, 'bucket'>;
 export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, { queries, now, cacheTtlMs = 2000, cacheMaxEntries = 1000 }) => {
   const statsCache = createAnswerCache<CachedStats>(cacheTtlMs, cacheMaxEntries);
   const seriesCache = createAnswerCache<CachedSeries>(cacheTtlMs, cacheMaxEntries);
-  const JSON_TYPE = 'application/json; charset=utf-8';
 
   app.get(
     '/stats',
@@ -88,7 +87,8 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
       });
       const { since, until, generated_at, ...counts } = cached;
       const answer: StatsAnswer = { since, until, window: range.window, generated_at, ...counts };
-      return reply.type(JSON_TYPE).send(JSON.stringify(answer));
+      // Serialised by the route's response schema: exactly the documented fields.
+      return reply.send(answer);
     },
   );
 
@@ -127,7 +127,8 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
       });
       const bucket = typeof raw.bucket === 'string' ? raw.bucket.trim() : '1m';
       const answer: TimeseriesAnswer = { bucket, ...cached };
-      return reply.type(JSON_TYPE).send(JSON.stringify(answer));
+      // Serialised by the route's response schema: exactly the documented fields.
+      return reply.send(answer);
     },
   );
 };
