@@ -18,7 +18,7 @@ export function referenceAt(times, alertsAsc, currentReference) {
   let next = 0;
   return times.map((t) => {
     while (next < alertsAsc.length && alertsAsc[next].t < t) next++;
-    if (next < alertsAsc.length) return Number(alertsAsc[next].referencePrice);
+    if (next < alertsAsc.length) return Number(alertsAsc[next].reference_price);
     return currentReference === undefined ? null : Number(currentReference);
   });
 }
@@ -98,15 +98,17 @@ export function createPriceChart(deps) {
   return {
     /**
      * @param {{ ticks: {at: string, price: string}[], alerts: object[], reference?: string, thresholdPercent?: string }} input
+     *   alerts are wire alerts from GET /alerts; reference and thresholdPercent are the bot's current ones (GET /fleet)
      */
     update(input) {
       const times = input.ticks.map((t) => Date.parse(t.at) / 1000);
       const prices = input.ticks.map((t) => Number(t.price));
       const alertsAsc = input.alerts
-        .map((a) => ({ ...a, t: Date.parse(a.observedAt) / 1000, price: Number(a.price) }))
+        .map((a) => ({ ...a, t: Date.parse(a.observed_at) / 1000, price: Number(a.price) }))
         .filter((a) => Number.isFinite(a.t))
         .sort((a, b) => a.t - b.t);
-      const threshold = Number(input.thresholdPercent ?? alertsAsc.at(-1)?.thresholdPercent ?? NaN);
+      // The bot's current threshold, else the one the latest alert crossed.
+      const threshold = Number(input.thresholdPercent ?? alertsAsc.at(-1)?.threshold_percent ?? NaN);
       const refs = referenceAt(times, alertsAsc, input.reference);
       const high = refs.map((r) => (r == null || !Number.isFinite(threshold) ? null : r * (1 + threshold / 100)));
       const low = refs.map((r) => (r == null || !Number.isFinite(threshold) ? null : r * (1 - threshold / 100)));

@@ -1,7 +1,7 @@
 // The live alert feed: server-sent events from GET /events (fed by the master's Redis publication after each alert is
 // stored), newest first. After every (re)connection it fetches the latest stored alerts, so nothing published while
 // the stream was down (e.g. a master restart) is missing.
-import { el, formatPercent, formatPrice, formatTime, normalizeAlert } from './format.js';
+import { el, formatPercent, formatPrice, formatTime } from './format.js';
 
 const MAX_ITEMS = 100;
 
@@ -15,7 +15,7 @@ export function createAlertFeed(deps) {
   let retryTimer = null;
 
   // Newest first. Only new alerts are inserted (existing items stay), so screen readers announce just the additions.
-  const newerFirst = (a, b) => b.observedAt.localeCompare(a.observedAt) || b.id.localeCompare(a.id);
+  const newerFirst = (a, b) => b.observed_at.localeCompare(a.observed_at) || b.id.localeCompare(a.id);
 
   function itemFor(a, fresh) {
     const arrow = a.direction === 'up' ? '▲' : '▼';
@@ -23,15 +23,15 @@ export function createAlertFeed(deps) {
       'li',
       { class: `${a.direction}${fresh ? ' fresh' : ''}`, 'data-alert-id': a.id, 'data-pair': a.pair },
       el('span', { class: 'pair' }, `${arrow} ${a.pair}`),
-      el('span', { class: 'change', 'aria-label': `${a.direction} ${formatPercent(a.changePercent)}` }, formatPercent(a.changePercent)),
-      el('time', { datetime: a.observedAt }, formatTime(a.observedAt)),
-      el('span', { class: 'prices' }, `price ${formatPrice(a.price)} · reference ${formatPrice(a.referencePrice)} · ${a.botId}`),
+      el('span', { class: 'change', 'aria-label': `${a.direction} ${formatPercent(a.change_percent)}` }, formatPercent(a.change_percent)),
+      el('time', { datetime: a.observed_at }, formatTime(a.observed_at)),
+      el('span', { class: 'prices' }, `price ${formatPrice(a.price)} · reference ${formatPrice(a.reference_price)} · ${a.bot_id}`),
     );
   }
 
-  function add(raw, live) {
-    const alert = normalizeAlert(raw);
-    if (!alert.id || alerts.has(alert.id)) return;
+  /** Adds a wire alert (the same shape from /events and GET /alerts). */
+  function add(alert, live) {
+    if (!alert?.id || typeof alert.observed_at !== 'string' || alerts.has(alert.id)) return;
     const node = itemFor(alert, live);
     alerts.set(alert.id, { alert, node });
     const before = [...alerts.values()].filter((x) => x.node !== node && newerFirst(alert, x.alert) < 0).sort((x, y) => newerFirst(x.alert, y.alert))[0];

@@ -1,37 +1,10 @@
 // The fleet table: every bot from GET /fleet (the workers' heartbeats), with a sparkline of its pair's recent ticks
 // from GET /ticks. Bots whose heartbeat expired are shown as stale; degraded, unhealthy and invalid-pair rows stand out.
+// Each bot is GET /fleet's own entry (bot_id, status, stale, last_price, last_fetch_at, last_error, ...), read as it is.
 import { el, formatAgo, formatPrice } from './format.js';
 
 const SPARK_WINDOW_MS = 10 * 60 * 1000;
 const SPARK_POINTS = 300;
-
-/** Reads a fleet entry whatever casing the API used. */
-export function normalizeBot(raw) {
-  const v = (...names) => {
-    for (const n of names) if (raw[n] !== undefined && raw[n] !== null && raw[n] !== '') return raw[n];
-    return undefined;
-  };
-  const config = raw.config ?? {};
-  return {
-    botId: String(v('botId', 'bot_id') ?? ''),
-    pair: String(v('pair') ?? ''),
-    status: String(v('status') ?? 'unknown'),
-    stale: v('stale') === true || v('stale') === 'true',
-    lastPrice: v('lastPrice', 'last_price'),
-    lastFetchAt: v('lastFetchAt', 'last_fetch_at'),
-    referencePrice: v('referencePrice', 'reference_price'),
-    consecutiveErrors: Number(v('consecutiveErrors', 'consecutive_errors') ?? 0),
-    lastError: v('lastError', 'last_error'),
-    rateLimited: v('rateLimited', 'rate_limited') === true,
-    thresholdPercent: config.thresholdPercent ?? config.threshold_percent ?? v('thresholdPercent', 'threshold_percent'),
-  };
-}
-
-/** Extracts the list of bots from the /fleet answer (a bare array or an object holding one). */
-export function fleetItems(body) {
-  if (Array.isArray(body)) return body;
-  return body?.items ?? body?.bots ?? body?.fleet ?? [];
-}
 
 function sparkline(ticks) {
   const svgNs = 'http://www.w3.org/2000/svg';
@@ -69,19 +42,19 @@ export function createFleetTable(deps) {
       const shown = b.stale ? 'stale' : b.status;
       const detail = b.stale
         ? `heartbeat expired (last status: ${b.status})`
-        : b.lastError
-          ? `${b.consecutiveErrors} error(s): ${b.lastError}`
-          : b.rateLimited
+        : b.last_error
+          ? `${b.consecutive_errors} error(s): ${b.last_error}`
+          : b.rate_limited
             ? 'slowed by the shared rate budget'
             : '';
       return el(
         'tr',
-        { class: `status-${shown}`, 'data-bot-id': b.botId, 'data-status': shown },
-        el('td', {}, b.botId),
+        { class: `status-${shown}`, 'data-bot-id': b.bot_id, 'data-status': shown },
+        el('td', {}, b.bot_id),
         el('td', {}, b.pair),
         el('td', {}, el('span', { class: `badge ${shown}` }, shown), detail ? el('span', { class: 'detail' }, detail) : null),
-        el('td', { class: 'num' }, formatPrice(b.lastPrice)),
-        el('td', {}, b.lastFetchAt ? el('time', { datetime: b.lastFetchAt }, formatAgo(b.lastFetchAt, now)) : 'never'),
+        el('td', { class: 'num' }, formatPrice(b.last_price)),
+        el('td', {}, b.last_fetch_at ? el('time', { datetime: b.last_fetch_at }, formatAgo(b.last_fetch_at, now)) : 'never'),
         el('td', {}, sparkline(ticksByPair.get(b.pair) ?? [])),
       );
     });
@@ -92,7 +65,7 @@ export function createFleetTable(deps) {
   /** Loads the bots (rendered at once), then their pairs' recent ticks for the sparklines. */
   async function refresh() {
     const body = await deps.api.getJson('/fleet');
-    bots = fleetItems(body).map(normalizeBot);
+    bots = body.bots;
     deps.onBots(bots);
     render();
     void refreshSparklines();

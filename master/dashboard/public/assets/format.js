@@ -1,25 +1,7 @@
-// Formatting and the one place that reads an alert, whatever casing the source used: the live stream carries the
-// contract's camelCase message, the history API its stored row.
+// Formatting helpers. Every alert the page sees, from GET /alerts or the live stream /events, is the API's one wire
+// alert (id, bot_id, pair, direction, price, reference_price, change_percent, threshold_percent, observed_at, config,
+// received_at), so the sections read its fields as they are.
 import { DISPLAY_LOCALE } from './locale.js';
-
-/** Normalises an alert from the live stream (camelCase) or from GET /alerts (snake_case) to one shape. */
-export function normalizeAlert(raw) {
-  const pick = (...names) => {
-    for (const n of names) if (raw[n] !== undefined && raw[n] !== null) return raw[n];
-    return undefined;
-  };
-  return {
-    id: String(pick('id')),
-    botId: pick('botId', 'bot_id') ?? '',
-    pair: pick('pair') ?? '',
-    direction: pick('direction') === 'down' ? 'down' : 'up',
-    price: String(pick('price') ?? ''),
-    referencePrice: String(pick('referencePrice', 'reference_price') ?? ''),
-    changePercent: String(pick('changePercent', 'change_percent') ?? ''),
-    thresholdPercent: String(pick('thresholdPercent', 'threshold_percent') ?? ''),
-    observedAt: String(pick('observedAt', 'observed_at') ?? ''),
-  };
-}
 
 /** Trims an exact decimal string for display without turning it into a float (no rounding surprises). */
 export function formatDecimal(value, maxDecimals = 8) {

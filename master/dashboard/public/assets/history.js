@@ -1,6 +1,6 @@
 // History: the API's filters over GET /alerts with keyset paging (next_cursor), and a CSV link (GET /alerts.csv)
 // carrying exactly the same filters.
-import { el, formatDateTime, formatPercent, formatPrice, normalizeAlert } from './format.js';
+import { el, formatDateTime, formatPercent, formatPrice } from './format.js';
 
 /** datetime-local gives a wall-clock time without zone; the API wants an absolute instant. */
 function localToIso(value) {
@@ -47,19 +47,18 @@ export function createHistory(deps) {
       deps.tbody.replaceChildren();
       return;
     }
-    nextCursor = body.next_cursor ?? body.nextCursor ?? null;
-    const rows = (body.items ?? []).map((raw) => {
-      const a = normalizeAlert(raw);
+    nextCursor = body.next_cursor;
+    const rows = body.items.map((a) => {
       return el(
         'tr',
         { 'data-alert-id': a.id },
-        el('td', {}, el('time', { datetime: a.observedAt }, formatDateTime(a.observedAt))),
+        el('td', {}, el('time', { datetime: a.observed_at }, formatDateTime(a.observed_at))),
         el('td', {}, a.pair),
         el('td', { class: `dir-${a.direction}` }, a.direction === 'up' ? '▲ up' : '▼ down'),
-        el('td', { class: `num dir-${a.direction}` }, formatPercent(a.changePercent)),
+        el('td', { class: `num dir-${a.direction}` }, formatPercent(a.change_percent)),
         el('td', { class: 'num' }, formatPrice(a.price)),
-        el('td', { class: 'num' }, formatPrice(a.referencePrice)),
-        el('td', {}, a.botId),
+        el('td', { class: 'num' }, formatPrice(a.reference_price)),
+        el('td', {}, a.bot_id),
       );
     });
     if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'No stored alert matches these filters.')));

@@ -6,7 +6,7 @@ import { createFleetTable } from './fleet.js';
 import { createPriceChart } from './chart.js';
 import { createStatsPanel } from './stats.js';
 import { createHistory } from './history.js';
-import { every, el, normalizeAlert } from './format.js';
+import { every, el } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -85,9 +85,9 @@ async function start() {
     const bot = bots.find((b) => b.pair === pair && !b.stale) ?? bots.find((b) => b.pair === pair);
     chart.update({
       ticks: ticks.items ?? [],
-      alerts: (alerts.items ?? []).map(normalizeAlert),
-      reference: bot?.referencePrice,
-      thresholdPercent: bot?.thresholdPercent,
+      alerts: alerts.items ?? [],
+      reference: bot?.reference_price ?? undefined,
+      thresholdPercent: bot?.config?.thresholdPercent,
     });
     container.dataset.pair = pair;
     container.dataset.points = String((ticks.items ?? []).length);

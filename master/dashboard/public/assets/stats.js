@@ -12,7 +12,7 @@ export function createStatsPanel(deps) {
     const pairs = (body.pairs ?? []).slice().sort((a, b) => Number(b.count) - Number(a.count) || a.pair.localeCompare(b.pair));
     const top = Math.max(1, ...pairs.map((p) => Number(p.count)));
     const rows = pairs.map((p) => {
-      const largest = p.max_abs_change_percent ?? p.maxAbsChangePercent ?? p.largest_abs_change_percent ?? null;
+      const largest = p.max_abs_change_percent;
       const bar = el('span', { class: 'bar', 'aria-hidden': 'true' });
       // Through the CSSOM: the page's Content-Security-Policy refuses style="..." attributes.
       bar.style.width = `${Math.round((Number(p.count) / top) * 60)}px`;
@@ -47,8 +47,8 @@ export function createStatsPanel(deps) {
 
   async function refreshRate() {
     const body = await deps.api.getJson('/stats/timeseries', { bucket: '1m', since: '1h' });
-    const points = Array.isArray(body) ? body : (body.items ?? body.points ?? body.buckets ?? []);
-    const times = points.map((p) => Date.parse(p.t ?? p.bucket ?? p.at ?? p.start) / 1000);
+    const points = body.points;
+    const times = points.map((p) => Date.parse(p.t) / 1000);
     const counts = points.map((p) => Number(p.count));
     rate.update(times, counts);
   }
