@@ -17,7 +17,8 @@ export interface StoredAlert {
   readonly thresholdPercent: string;
   readonly observedAt: Date;
   readonly config: BotConfigSnapshot;
-  readonly receivedAt: Date;
+  /** When the master stored it: ISO-8601 UTC text with the table's microseconds (a Date would drop them). */
+  readonly receivedAt: string;
 }
 
 interface AlertRow {
@@ -31,7 +32,8 @@ interface AlertRow {
   threshold_percent: string;
   observed_at: Date;
   config: BotConfigSnapshot;
-  received_at: Date;
+  /** Rendered by Postgres as ISO text (see findByIds). */
+  received_at: string;
 }
 
 export interface AlertRepository {
@@ -138,7 +140,11 @@ export function createAlertRepository(db: Knex): AlertRepository {
     },
     async findByIds(ids, trx) {
       if (ids.length === 0) return [];
-      const rows: AlertRow[] = await (trx ?? db)('alerts').whereIn('id', [...ids]).orderBy([{ column: 'observed_at' }, { column: 'id' }]);
+      const q = trx ?? db;
+      const rows: AlertRow[] = await q('alerts')
+        .select(...WRITTEN_ALERT_COLUMNS, q.raw(`to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS received_at`))
+        .whereIn('id', [...ids])
+        .orderBy([{ column: 'observed_at' }, { column: 'id' }]);
       return rows.map(fromRow);
     },
   };

@@ -16,7 +16,7 @@ const stored = (over: Partial<StoredAlert> = {}): StoredAlert => ({
   changePercent: '2.501000000000000000',
   thresholdPercent: '0.010000000000000000',
   observedAt: new Date('2026-11-29T12:00:00.000Z'),
-  receivedAt: new Date('2026-11-29T12:00:00.020Z'),
+  receivedAt: '2026-11-29T12:00:00.020000Z',
   config: { botId: 'btc-bot', pair: 'BTC-USD', intervalMs: 5000, thresholdPercent: '0.01', priceField: 'ask', referenceMode: 'first', tickerBaseUrl: 'https://api.uphold.com/v0/ticker' },
   ...over,
 });
