@@ -81,7 +81,7 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
       const alertIds = [...new Set(rows.flatMap((r) => r.alertIds))];
       const alerts = await deps.repository.findByIds(alertIds, trx);
       try {
-        const { messageId } = await notifier.send(target, alerts, { summary });
+        const { messageId } = await notifier.send(target, alerts, { summary, notificationIds: ids });
         await deps.outbox.markSent(trx, ids, messageId);
         deps.metrics.notifications.inc({ channel, status: 'sent' }, ids.length);
         tlog.info({ alerts: alerts.length, messageId, summary }, `${channel} notification sent`);

@@ -78,7 +78,7 @@ export function renderDigest(alerts: readonly StoredAlert[], options: { summary:
 export interface WebhookPayload {
   /** Slack-compatible summary: a Slack incoming webhook shows it as the message. */
   readonly text: string;
-  /** Unique per delivery attempt group; lets receivers drop a retried delivery they already processed. */
+  /** The same on every retry of the same outbox row (also sent as X-Tickwatch-Delivery): receivers drop a delivery they already processed. */
   readonly delivery_id: string;
   /** When this request was made (ISO-8601); receivers may refuse old ones to stop replays. */
   readonly sent_at: string;

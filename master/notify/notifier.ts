@@ -16,7 +16,10 @@ export class DeliveryError extends Error {
 /** Sends one notification (one email digest, one webhook call) about some alerts. */
 export interface Notifier {
   readonly channel: OutboxChannel;
-  /** Resolves with an id for the message sent; rejects with a DeliveryError. */
-  send(target: string, alerts: readonly StoredAlert[], options: { summary: boolean }): Promise<{ messageId: string }>;
+  /**
+   * Resolves with an id for the message sent; rejects with a DeliveryError. `notificationIds` are the outbox rows this
+   * message delivers: the same on every retry of them, so a receiver can drop a delivery it already processed.
+   */
+  send(target: string, alerts: readonly StoredAlert[], options: { summary: boolean; notificationIds: readonly string[] }): Promise<{ messageId: string }>;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describeError } from '../../shared/platform/errors';
 import { renderWebhook, signWebhookBody, SIGNATURE_HEADER } from './notification-format';
 import { DeliveryError, type Notifier } from './notifier';
@@ -18,6 +18,15 @@ export function isTransientStatus(status: number): boolean {
 }
 
 /**
+ * The delivery id of a webhook call: `notification-<outbox row id>` for one row (the delivery loop sends one row per
+ * webhook call), a digest of the row ids otherwise. Stable across retries of the same rows, so receivers dedupe on it.
+ */
+export function webhookDeliveryId(notificationIds: readonly string[]): string {
+  if (notificationIds.length === 1) return `notification-${notificationIds[0]}`;
+  return `notifications-${createHash('sha256').update([...notificationIds].sort().join(',')).digest('hex').slice(0, 32)}`;
+}
+
+/**
  * Webhook calls: a JSON POST of the alerts with a Slack-compatible `text`, signed with
  * `X-Tickwatch-Signature: sha256=<hex HMAC-SHA256(raw body, WEBHOOK_SECRET)>`.
  */
@@ -25,8 +34,8 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): Notifier
   const now = options.now ?? (() => new Date());
   return {
     channel: 'webhook',
-    async send(_target, alerts) {
-      const deliveryId = randomUUID();
+    async send(_target, alerts, { notificationIds }) {
+      const deliveryId = webhookDeliveryId(notificationIds);
       const body = JSON.stringify(renderWebhook(alerts, deliveryId, now()));
       const headers: Record<string, string> = {
         'content-type': 'application/json',
