@@ -1,4 +1,5 @@
 import { writeBotStatus } from '../shared/contract/fleet-status';
+import { WIRE_ALERT_FIELDS } from '../shared/read-model/alert-wire';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { generateFixtureAlerts, copyAlerts, insertAlerts, type FixtureAlert } from '../test/helpers/fixtures';
 import { startService } from '../test/helpers/process';
@@ -72,6 +73,8 @@ describe('npm run alerts', () => {
     const expected = rows.filter((a) => a.direction === 'down' && Math.abs(Number(a.change_percent)) >= 0.2).sort((a, b) => Number(a.change_percent) - Number(b.change_percent));
     expect(items.map((i) => i.id)).toEqual(expected.map((a) => a.id));
     expect(items[0]).toMatchObject({ direction: 'down', change_percent: expect.stringMatching(/^-0\.\d+$/) });
+    // The API's wire alert, field for field (GET /alerts, /events and the webhook body use the same).
+    for (const item of items) expect(Object.keys(item)).toEqual([...WIRE_ALERT_FIELDS]);
   });
 
   it('prints statistics per pair over a window', async () => {
