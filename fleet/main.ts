@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 import { describeError } from '../shared/platform/errors';
 import { createLogger, type Logger } from '../shared/platform/logger';
 import { LOG_LEVELS } from '../shared/platform/config';
+import { displayValue } from '../shared/platform/secrets';
+import { MASTER_VARIABLES } from '../shared/config/master-config';
+import { WORKER_VARIABLES } from '../shared/config/worker-config';
 import { ComposeFileError } from './compose-file';
 import { InterpolationError } from './interpolate';
 import { loadFleetPlan, type LoadedPlan } from './load-plan';
@@ -16,10 +19,16 @@ const USAGE = `usage: npm start [-- --file <compose file>] [-- --dry-run]
        npm run demo            (adds the ticker simulator; works offline)
 Runs the fleet declared in docker-compose.yml as local processes. Redis and PostgreSQL must already run on this machine.`;
 
-/** Values of secret-looking variables are hidden in --dry-run output. */
+/** The variables the services' specs mark secret (API_TOKEN, SMTP_URL, WEBHOOK_URL, WEBHOOK_SECRET, ...). */
+const SECRET_VARIABLES = new Set(Object.entries({ ...MASTER_VARIABLES, ...WORKER_VARIABLES }).filter(([, spec]) => 'secret' in spec && spec.secret).map(([name]) => name));
+
+/**
+ * Values in --dry-run output: secrets (marked in the specs, or named like one) show at most a URL's scheme and host;
+ * every other value shows with URL passwords masked.
+ */
 function redact(name: string, value: string): string {
-  if (/SECRET|TOKEN|PASSWORD/.test(name)) return '(hidden)';
-  return value.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:(hidden)@');
+  if (value === '') return value;
+  return displayValue(value, SECRET_VARIABLES.has(name) || /SECRET|TOKEN|PASSWORD/.test(name));
 }
 
 function describePlan(plan: FleetPlan): string {

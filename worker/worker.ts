@@ -1,5 +1,6 @@
 import { AlertMessageSchema, buildAlertMessage, type AlertMessage } from '../shared/contract/alert';
 import { describeError } from '../shared/platform/errors';
+import { maskUrlPasswords } from '../shared/platform/secrets';
 import { writeBotStatus, type BotState, type BotStatus } from '../shared/contract/fleet-status';
 import type { Logger } from '../shared/platform/logger';
 import type { Redis } from '../shared/platform/redis';
@@ -265,7 +266,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (redis.status === 'ready') addPair();
       else await waitForReady(redis, deps.startupRedisWaitMs ?? 2000);
       poller.start();
-      log.info({ intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, tickerBaseUrl: config.tickerBaseUrl, rateLimitPerMin: config.tickerRateLimitPerMin }, 'worker started');
+      log.info({ intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, tickerBaseUrl: maskUrlPasswords(config.tickerBaseUrl), rateLimitPerMin: config.tickerRateLimitPerMin }, 'worker started');
     },
     stop() {
       stopping ??= (async () => {

@@ -1,6 +1,7 @@
 import { PairSchema, PRICE_FIELDS, REFERENCE_MODES, BOT_ID_RE, type BotConfigSnapshot, type PriceField, type ReferenceMode } from '../contract/alert';
 import { COMMON_VARIABLES, enumVar, integerVar, loadVariables, percentVar, stringVar, urlVar, type VariableSpecs } from '../platform/config';
 import { z } from 'zod';
+import { maskUrlPasswords } from '../platform/secrets';
 
 export const DEFAULT_TICKER_BASE_URL = 'https://api.uphold.com/v0/ticker';
 
@@ -115,6 +116,7 @@ export function botConfigSnapshot(config: WorkerConfig): BotConfigSnapshot {
     thresholdPercent: config.thresholdPercent,
     priceField: config.priceField,
     referenceMode: config.referenceMode,
-    tickerBaseUrl: config.tickerBaseUrl,
+    // A password in the ticker URL (an authenticating proxy) is not a setting: alerts carry the URL without it.
+    tickerBaseUrl: maskUrlPasswords(config.tickerBaseUrl),
   };
 }

@@ -1,5 +1,6 @@
+import { loadMasterConfig } from '../config/master-config';
 import { loadWorkerConfig } from '../config/worker-config';
-import { ConfigError } from './errors';
+import { ConfigError, describeError } from './errors';
 
 describe('worker configuration', () => {
   it('applies the documented defaults', () => {
@@ -32,5 +33,48 @@ describe('worker configuration', () => {
   });
   it('rejects unknown flags', () => {
     expect(() => loadWorkerConfig({ PAIR: 'BTC-USD' }, ['--colour', 'red'])).toThrow(/--colour|Unknown option/);
+  });
+});
+
+describe('configuration errors never show a secret', () => {
+  const problemsOf = (env: Record<string, string>, argv: string[] = []) => {
+    try {
+      loadMasterConfig(env, argv);
+    } catch (err) {
+      return (err as ConfigError).message;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('masks the password of a bad URL but still shows the rest', () => {
+    const message = problemsOf({ DATABASE_URL: 'mysql://app:db-pw-1@db.internal:5432/x', REDIS_URL: 'http://:redis-pw-2@cache:6379' });
+    expect(message).toContain('DATABASE_URL="mysql://app:***@db.internal:5432/x" is invalid');
+    expect(message).toContain('REDIS_URL="http://:***@cache:6379" is invalid');
+    expect(message).not.toMatch(/db-pw-1|redis-pw-2/);
+  });
+
+  it('hides a secret variable whole, showing at most the scheme and host of a URL', () => {
+    const message = problemsOf({
+      API_TOKEN: 'token with spaces 1234',
+      WEBHOOK_SECRET: 'short',
+      WEBHOOK_URL: 'ftp://hooks.example.com/T0KEN-path',
+      SMTP_URL: 'http://mailer:smtp-pw-3@mail.example.com',
+    });
+    expect(message).toContain('API_TOKEN=(hidden) is invalid');
+    expect(message).toContain('WEBHOOK_SECRET=(hidden) is invalid');
+    expect(message).toContain('WEBHOOK_URL=(hidden) is invalid');
+    expect(message).toContain('SMTP_URL="http://mail.example.com/(hidden)" is invalid');
+    expect(message).not.toMatch(/token with spaces|short|T0KEN|mailer|smtp-pw-3/);
+  });
+
+  it('does not echo a stray command-line argument', () => {
+    expect(problemsOf({}, ['--api-token', 'aaaaaaaaaaaaaaaaaaaa', 'stray-secret-value'])).toMatch(/^Invalid command line: Unexpected argument \(hidden\)\./);
+    expect(problemsOf({}, ['--api-token', 'aaaaaaaaaaaaaaaaaaaa', 'stray-secret-value'])).not.toContain('stray-secret-value');
+  });
+});
+
+describe('describeError', () => {
+  it('masks the password of any URL in an error message', () => {
+    expect(describeError(new Error('cannot reach redis://default:r3d1s@cache:6379 (postgres://u:p%40ss@db/x)'))).toBe('cannot reach redis://default:***@cache:6379 (postgres://u:***@db/x)');
   });
 });

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, describeError } from './errors';
+import { displayValue, HIDDEN } from './secrets';
 
 /**
  * One environment variable: how it is parsed, what it defaults to, and how it is documented.
@@ -16,7 +17,10 @@ export interface VariableSpec<T> {
   readonly optional?: boolean;
   /** Extra flag names, without `--`. */
   readonly aliases?: readonly string[];
-  /** Never echoed in error messages or logs. */
+  /**
+   * Never echoed in error messages, logs or `--dry-run` output: at most the scheme and host of a URL are shown. Values of
+   * the other variables are shown with URL passwords masked (`postgres://app:***@db/x`).
+   */
   readonly secret?: boolean;
   /** One line for README / .env.example / --help. */
   readonly doc: string;
@@ -50,7 +54,9 @@ function readFlags(specs: VariableSpecs, argv: readonly string[]): Record<string
     values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as typeof values;
   } catch (err) {
     const allowed = [...toVariable.keys()].map((f) => `--${f}`).join(', ');
-    throw new ConfigError(`Invalid command line: ${(err as Error).message}. Allowed flags: ${allowed}`, undefined, { cause: err });
+    // A stray argument may be a value meant for a secret flag: only its URL password would be masked, so it is not shown.
+    const problem = (err as Error).message.replace(/^Unexpected argument '.*?'/s, `Unexpected argument ${HIDDEN}`);
+    throw new ConfigError(`Invalid command line: ${problem}. Allowed flags: ${allowed}`, undefined, { cause: err });
   }
   const out: Record<string, string> = {};
   for (const [flag, value] of Object.entries(values)) {
@@ -83,7 +89,8 @@ export function loadVariables<S extends VariableSpecs>(
     if (parsed.success) {
       out[name] = parsed.data;
     } else {
-      const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+      const display = displayValue(raw, spec.secret === true);
+      const shown = display === HIDDEN ? HIDDEN : JSON.stringify(display);
       const allowed = parsed.error.issues[0]?.message ?? 'a valid value';
       problems.push(`${name}=${shown} is invalid: expected ${allowed}`);
     }

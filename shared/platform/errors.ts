@@ -1,3 +1,5 @@
+import { maskUrlPasswords } from './secrets';
+
 /**
  * The few error kinds that mean something to an operator. Each carries the underlying `cause`.
  */
@@ -28,10 +30,13 @@ export function toError(value: unknown): Error {
   return new Error(`Non-error thrown: ${text}`, { cause: value });
 }
 
-/** A short, single-line description of an error for logs, status hashes and database columns. */
+/**
+ * A short, single-line description of an error for logs, status hashes and database columns. A URL in it never shows
+ * its password (drivers may echo the connection URL they were given).
+ */
 export function describeError(value: unknown): string {
   const err = toError(value);
   const code = (err as { code?: unknown }).code;
-  const text = `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`.replace(/\s+/g, ' ').trim();
+  const text = maskUrlPasswords(`${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`.replace(/\s+/g, ' ').trim());
   return (typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text).slice(0, 500);
 }

@@ -3,21 +3,23 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-/** Paths whose values never reach a log line. */
+/**
+ * Paths whose values never reach a log line: every secret variable under its config field name, at the top level and
+ * one level down (`{ email: { smtpUrl } }`), and inside a logged config object. Error texts are masked separately
+ * (describeError hides URL passwords); no code logs a secret on purpose, so this is the net under that rule.
+ */
+const SECRET_FIELDS = ['password', 'pass', 'secret', 'token', 'apiToken', 'authorization', 'cookie', 'smtpUrl', 'databaseUrl', 'redisUrl', 'webhookUrl', 'webhookSecret'];
 const REDACT = [
-  'password',
-  '*.password',
-  'smtpUrl',
-  '*.smtpUrl',
-  'secret',
-  '*.secret',
-  'token',
-  '*.token',
-  'authorization',
-  '*.authorization',
+  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]),
   'req.headers.authorization',
-  'databaseUrl',
-  '*.databaseUrl',
+  'req.headers.cookie',
+  'headers.authorization',
+  'config.databaseUrl',
+  'config.redisUrl',
+  'config.email.smtpUrl',
+  'config.webhook.url',
+  'config.webhook.secret',
+  'config.api.token',
 ];
 
 /**
