@@ -11,7 +11,7 @@ import { MAX_PAIRS, PARAMS, type ParamName, type ParamSpec } from '../../shared/
  * are enforced, not only shown: fastify validates every querystring and path parameter with them (validation.ts turns a
  * refusal into the API's 400 body) and serialises every JSON answer with the response schema of its status code, so a
  * client gets exactly the documented fields. A field the code adds without adding it here never leaves the server:
- * http/response-shape.test.ts compares what the code builds with these schemas.
+ * http/wire-shape.test.ts compares what the code builds with these schemas.
  *
  * Naming: every field of every answer is snake_case (as the columns and query parameters are), on every interface
  * (REST, the dashboard's /events and /ticks, the webhook body). The one exception is the content of `config`, the bot's

@@ -13,13 +13,28 @@ export interface SystemRoutesOptions {
   readonly readyTimeoutMs?: number;
 }
 
+const HEALTH_SCHEMA = { type: 'object', properties: { status: { type: 'string', const: 'ok' } }, required: ['status'] } as const;
+const READY_SCHEMA = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'not ready'] },
+    postgres: { type: 'string', description: '"ok", or "down: <reason>"' },
+    redis: { type: 'string', description: '"ok", or "down: <reason>"' },
+  },
+  required: ['status', 'postgres', 'redis'],
+} as const;
+
 /** GET /health (the process is up), GET /ready (Postgres and Redis answer), GET /metrics (Prometheus). */
 export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = async (app, { db, redis, metrics, readyTimeoutMs = 2000 }) => {
-  app.get('/health', { schema: { summary: 'Liveness: the process is up (no token needed)', security: [] } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/health',
+    { schema: { summary: 'Liveness: the process is up (no token needed)', security: [], response: { 200: HEALTH_SCHEMA } } },
+    async () => ({ status: 'ok' }),
+  );
 
   app.get(
     '/ready',
-    { schema: { summary: 'Readiness: Postgres and Redis reachable; 503 otherwise (no token needed)', security: [] } },
+    { schema: { summary: 'Readiness: Postgres and Redis reachable; 503 otherwise (no token needed)', security: [], response: { 200: READY_SCHEMA, 503: READY_SCHEMA } } },
     async (_req, reply) => {
       const [postgres, redisCheck] = await Promise.allSettled([
         withTimeout(db.raw('SELECT 1'), readyTimeoutMs, 'postgres'),
