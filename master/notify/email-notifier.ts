@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
 import { describeError } from '../../shared/platform/errors';
+import { scrubSecrets, urlCredentialForms } from '../../shared/platform/secrets';
 import { renderDigest } from './notification-format';
 import { DeliveryError, type Notifier } from './notifier';
 
@@ -21,13 +22,14 @@ export interface EmailNotifierOptions {
  * SMTP classification (RFC 5321): 4xx replies are transient (mailbox busy, greylisting), 5xx permanent (no such user,
  * rejected). No reply code at all means the network or the server is down: transient.
  */
-export function classifySmtpError(err: unknown, options: { requireTls?: boolean } = {}): DeliveryError {
+export function classifySmtpError(err: unknown, options: { requireTls?: boolean; secrets?: readonly string[] } = {}): DeliveryError {
   const { responseCode: code, code: errorCode, command } = err as { responseCode?: unknown; code?: unknown; command?: unknown };
   // The server answered STARTTLS with a refusal (or never offered it): waiting will not make it offer TLS.
   if (options.requireTls && errorCode === 'ETLS' && command === 'STARTTLS' && typeof code === 'number') {
     return new DeliveryError(`SMTP server does not offer STARTTLS (answered ${code}) and SMTP_REQUIRE_TLS is set: not sending in clear text`, false, { cause: err });
   }
-  const reason = describeError(err);
+  // The reply text is the server's: it may quote the credentials it refused.
+  const reason = scrubSecrets(describeError(err), options.secrets ?? []);
   if (typeof code === 'number' && code >= 500) return new DeliveryError(`SMTP ${code}: ${reason}`, false, { cause: err });
   if (typeof code === 'number' && code >= 400) return new DeliveryError(`SMTP ${code}: ${reason}`, true, { cause: err });
   return new DeliveryError(reason, true, { cause: err });
@@ -36,6 +38,7 @@ export function classifySmtpError(err: unknown, options: { requireTls?: boolean 
 /** Email digests over a pooled nodemailer SMTP transport: connections are reused across digests. */
 export function createEmailNotifier(options: EmailNotifierOptions): Notifier {
   const timeout = options.timeoutMs ?? 10_000;
+  const secrets = urlCredentialForms(options.smtpUrl);
   const transport = nodemailer.createTransport({
     url: options.smtpUrl,
     pool: true,
@@ -53,7 +56,7 @@ export function createEmailNotifier(options: EmailNotifierOptions): Notifier {
         const info = await transport.sendMail({ from: options.from, to: target, subject: mail.subject, text: mail.text, html: mail.html });
         return { messageId: String(info.messageId) };
       } catch (err) {
-        throw classifySmtpError(err, { requireTls: options.requireTls });
+        throw classifySmtpError(err, { requireTls: options.requireTls, secrets });
       }
     },
     async close() {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../../shared/platform/errors';
+import { scrubSecrets } from '../../shared/platform/secrets';
 import { renderWebhook, signWebhookBody, SIGNATURE_HEADER } from './notification-format';
 import { DeliveryError, type Notifier } from './notifier';
 
@@ -32,6 +33,9 @@ export function webhookDeliveryId(notificationIds: readonly string[]): string {
  */
 export function createWebhookNotifier(options: WebhookNotifierOptions): Notifier {
   const now = options.now ?? (() => new Date());
+  // What a receiver's answer or a network error may echo: the URL's path and query (often a token) and the signing key.
+  const { pathname, search } = new URL(options.url);
+  const secrets = [options.url, `${pathname}${search}`, pathname.length > 1 ? pathname.slice(1) : '', search, options.secret ?? ''];
   return {
     channel: 'webhook',
     async send(_target, alerts, { notificationIds }) {
@@ -48,11 +52,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): Notifier
         response = await fetch(options.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(options.timeoutMs) });
       } catch (err) {
         const timedOut = (err as Error).name === 'TimeoutError';
-        const reason = timedOut ? `no answer within ${options.timeoutMs} ms` : describeError((err as { cause?: unknown }).cause ?? err);
+        const reason = timedOut ? `no answer within ${options.timeoutMs} ms` : scrubSecrets(describeError((err as { cause?: unknown }).cause ?? err), secrets);
         throw new DeliveryError(`webhook request failed: ${reason}`, true, { cause: err });
       }
       // Drain the body so the connection can be reused; its content only matters for the error message.
-      const answer = (await response.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ');
+      const answer = scrubSecrets(await response.text().catch(() => ''), secrets).slice(0, 200).replace(/\s+/g, ' ');
       if (response.status >= 200 && response.status < 300) return { messageId: deliveryId };
       throw new DeliveryError(`webhook answered HTTP ${response.status}${answer ? `: ${answer}` : ''}`, isTransientStatus(response.status));
     },

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { createLogger } from './logger';
 
 const REPO_ROOT = path.join(__dirname, '..', '..');
 
@@ -44,4 +45,19 @@ describe('createLogger', () => {
     expect(records.slice(0, lines).map((r) => r.n)).toEqual(Array.from({ length: lines }, (_, i) => i));
     expect(records.slice(lines).map((r) => r.msg)).toEqual(['stopped', 'late line']);
   }, 30_000);
+});
+
+describe('createLogger redaction', () => {
+  it('never writes the value of a secret field, at the top level, one level down or in a logged config', () => {
+    const lines: string[] = [];
+    const destination = { write: (line: string) => void lines.push(line) };
+    const logger = createLogger({ name: 'redact-test', destination });
+    const secret = 'S3CRET-value-71';
+    logger.info({ apiToken: secret, smtpUrl: secret, databaseUrl: secret, redisUrl: secret, webhookUrl: secret, webhookSecret: secret, password: secret }, 'top');
+    logger.info({ email: { smtpUrl: secret }, req: { headers: { authorization: `Bearer ${secret}`, cookie: secret } }, auth: { pass: secret } }, 'nested');
+    logger.info({ config: { databaseUrl: secret, redisUrl: secret, email: { smtpUrl: secret }, webhook: { url: secret, secret }, api: { token: secret } } }, 'config');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line).not.toContain(secret);
+    expect(JSON.parse(lines[2]!).config).toEqual({ databaseUrl: '[redacted]', redisUrl: '[redacted]', email: { smtpUrl: '[redacted]' }, webhook: { url: '[redacted]', secret: '[redacted]' }, api: { token: '[redacted]' } });
+  });
 });

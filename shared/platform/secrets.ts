@@ -39,3 +39,32 @@ export function displayValue(value: string, secret: boolean): string {
   const origin = urlSchemeAndHost(value);
   return origin === null ? HIDDEN : `${origin}/${HIDDEN}`;
 }
+
+/**
+ * `text` with every occurrence of each secret replaced by `***`. For text a remote party wrote (an SMTP reply, a
+ * webhook receiver's answer), which may echo the credentials or the URL it was sent.
+ */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  // Longest first, so a secret containing another is replaced whole.
+  for (const secret of [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
+  return out;
+}
+
+/**
+ * The forms a URL's credentials can take on the wire and in replies: the password (raw and percent-decoded), and the
+ * base64 of SMTP AUTH PLAIN and LOGIN, which servers sometimes quote back in their error replies.
+ */
+export function urlCredentialForms(value: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return [];
+  }
+  if (url.password === '') return [];
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  return [url.password, pass, b64(pass), b64(`\u0000${user}\u0000${pass}`), b64(`${user}\u0000${user}\u0000${pass}`)];
+}

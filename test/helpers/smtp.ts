@@ -62,7 +62,8 @@ export async function startSmtpServer(
           logins.push(auth.username ?? '');
           callback(null, { user: auth.username });
         } else {
-          callback(new Error('Invalid username or password'));
+          // A careless server that quotes the refused credentials back, so tests can check they are scrubbed.
+          callback(new Error(`Invalid username or password: ${auth.username ?? ''}/${auth.password ?? ''}`));
         }
       },
       logger: false,

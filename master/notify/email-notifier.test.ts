@@ -8,7 +8,7 @@ import { startSmtpServer, type TestSmtpServer } from '../../test/helpers/smtp';
 import { waitFor } from '../../test/helpers/wait';
 import { createMaster, type Master } from '../app';
 
-/** SMTP_REQUIRE_TLS against a real SMTP server that takes AUTH but offers no STARTTLS. */
+/** The email notifier against a real SMTP server that takes AUTH but offers no STARTTLS (SMTP_REQUIRE_TLS, credentials). */
 describe('when the SMTP server does not offer STARTTLS', () => {
   const user = 'tickwatch';
   const pass = 'smtp-password-Zq81';
@@ -61,6 +61,21 @@ describe('when the SMTP server does not offer STARTTLS', () => {
     expect(row.last_error).not.toContain(pass);
     expect(smtp.logins).toEqual([]);
     expect(smtp.mails).toEqual([]);
+  });
+
+  it('when the server refuses the login and quotes the password back, the recorded reason does not show it', async () => {
+    const wrong = 'wrong-pass-Vx03';
+    master = await start({ SMTP_URL: `smtp://${user}:${wrong}@127.0.0.1:${smtp.port}` });
+    const alert = makeAlert({ pair: 'XRP-USD' });
+    await publishAlert(r.redis, r.keys, alert);
+
+    const row = await waitFor('the failed notification', async () => {
+      const n = await notificationOf(alert.id);
+      return n?.status === 'failed' ? n : null;
+    });
+    expect(row.last_error).toMatch(/^SMTP 535: .*Invalid username or password: tickwatch\/\*\*\*/);
+    expect(row.last_error).not.toContain(wrong);
+    expect(smtp.logins).toEqual([]);
   });
 
   it('without it (the default), logs in and sends over the same cleartext connection', async () => {
