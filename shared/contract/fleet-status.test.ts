@@ -19,8 +19,9 @@ describe('fleet status read back from Redis', () => {
 
   it('treats a heartbeat over the size limit as unreadable, unparsed, and still lists the others', async () => {
     await writeBotStatus(r.redis, r.keys, status('good-1', 'BTC-USD'));
-    const huge = JSON.stringify({ ...status('huge-1', 'ETH-USD'), lastError: 'x'.repeat(BOT_STATUS_MAX_BYTES) });
-    await r.redis.hset(r.keys.botsLastSeen, 'huge-1', huge);
+    // A well-formed heartbeat, only too large; its live hash gone, so only the last-seen JSON copy is left to read.
+    await writeBotStatus(r.redis, r.keys, { ...status('huge-1', 'ETH-USD'), lastError: 'x'.repeat(BOT_STATUS_MAX_BYTES) });
+    await r.redis.del(r.keys.botStatus('huge-1'));
     const bloated = status('bloated-1', 'XRP-USD');
     await writeBotStatus(r.redis, r.keys, bloated);
     // A config field past the limit (valid JSON, only the size is wrong) makes the live hash unreadable too.
