@@ -32,7 +32,7 @@ export const WORKER_VARIABLES = {
     default: DEFAULT_TICKER_BASE_URL,
     doc: 'ticker endpoint; the worker requests ${TICKER_BASE_URL}/${PAIR}',
   },
-  TICKER_TIMEOUT_MS: { schema: integerVar(100, 60_000), default: '3000', doc: 'per-request timeout, in milliseconds' },
+  TICKER_TIMEOUT_MS: { schema: integerVar(100, 60_000), default: '3000', doc: 'deadline of each ticker request as a whole, from connecting to the last byte of the answer, in milliseconds' },
   BOT_ID: {
     schema: stringVar(BOT_ID_RE, '1-64 characters: letters, digits, ".", "_", ":", "-"'),
     optional: true,
