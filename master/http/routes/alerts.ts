@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { describeError } from '../../../shared/platform/errors';
-import { ALERT_COLUMNS, type AlertQueries } from '../../../shared/read-model/alert-queries';
+import { ALERT_COLUMNS, type AlertItem, type AlertQueries } from '../../../shared/read-model/alert-queries';
 import { alertCsvChunks } from '../../../shared/read-model/alert-csv';
 import { BadRequestError } from '../../../shared/read-model/bad-request';
 import { ALERT_SCHEMA, ERROR_RESPONSES, ERROR_SCHEMA, ID_PARAMS_SCHEMA, NOTIFICATION_SCHEMA, querySchema } from '../openapi';
@@ -14,7 +14,6 @@ import {
   isUuid,
   parseParams,
   toAlertFilter,
-  type AlertFilter,
   type Ordering,
   type PageCursor,
 } from '../../../shared/read-model/query-params';
@@ -53,33 +52,12 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, o
   /**
    * Streams every matching alert as CSV. Batches are pulled from Postgres only as fast as the client reads
    * (Readable.from over an async generator honours back-pressure), so memory holds about one batch; each batch is
-   * written as one chunk, not one socket write per row. At most `csvMaxConcurrent` run at once (the caller takes the
-   * slot; it is given back when the response closes, finished or not), and each is cut off after `csvTimeoutMs`.
+   * written as one chunk, not one socket write per row. At most `csvMaxConcurrent` run at once: the slot is taken
+   * before the first query and given back when the response closes (finished, failed, cut off or abandoned). The first
+   * batch is read before any header goes out, so a first query that fails (statement timeout, database down) is a
+   * clean 503; a later failure, or `csvTimeoutMs` passing, can only cut the download short.
    */
-  function sendCsv(reply: FastifyReply, filter: AlertFilter, ordering: Ordering, cursor: PageCursor | undefined): FastifyReply {
-    const chunks = alertCsvChunks(queries.streamAlerts(filter, { ordering, cursor, batchSize: csvBatchSize }));
-    // Byte mode with a small high-water mark: at most about one batch is read ahead of the socket.
-    const body = Readable.from(chunks, { objectMode: false, highWaterMark: 64 * 1024 });
-    body.on('error', (err) => {
-      // Headers are gone by now: the client sees a truncated download (no final newline); the log says why.
-      reply.log.error({ err: describeError(err) }, 'CSV export failed midway');
-    });
-    const timer = setTimeout(() => {
-      body.destroy(new Error(`the export ran longer than CSV_TIMEOUT_MS (${csvTimeoutMs} ms) and was cut off`));
-    }, csvTimeoutMs);
-    reply.raw.once('close', () => {
-      clearTimeout(timer);
-      csvActive -= 1;
-      // A client that went away mid-download stops the batch queries too.
-      if (!body.destroyed) body.destroy();
-    });
-    return reply
-      .type('text/csv; charset=utf-8')
-      .header('content-disposition', 'attachment; filename="alerts.csv"')
-      .send(body);
-  }
-
-  function exportCsv(query: unknown, reply: FastifyReply): FastifyReply {
+  async function exportCsv(query: unknown, reply: FastifyReply): Promise<FastifyReply> {
     const params = parseParams(ALERT_CSV_PARAMS, query, now());
     const filter = toAlertFilter(params, query);
     const ordering = params.ordering ?? '-observed_at';
@@ -91,7 +69,36 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (app, o
         .send({ error: 'too_many_exports', message: `${csvMaxConcurrent} CSV export(s) are already streaming from this server (CSV_MAX_CONCURRENT); retry in ${CSV_RETRY_AFTER_S} s` });
     }
     csvActive += 1;
-    return sendCsv(reply, filter, ordering, params.cursor);
+    const batches = queries.streamAlerts(filter, { ordering, cursor: params.cursor, batchSize: csvBatchSize })[Symbol.asyncIterator]();
+    let body: Readable | undefined;
+    const timer = setTimeout(() => {
+      const err = new Error(`the export ran longer than CSV_TIMEOUT_MS (${csvTimeoutMs} ms) and was cut off`);
+      if (body) body.destroy(err);
+      else reply.raw.destroy(err);
+    }, csvTimeoutMs);
+    reply.raw.once('close', () => {
+      clearTimeout(timer);
+      csvActive -= 1;
+      // A client that went away mid-download stops the batch queries too.
+      if (body && !body.destroyed) body.destroy();
+      else if (!body) void batches.return(undefined);
+    });
+    const first = await batches.next();
+    async function* all(): AsyncGenerator<AlertItem[]> {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await batches.next(); !next.done; next = await batches.next()) yield next.value;
+    }
+    // Byte mode with a small high-water mark: at most about one batch is read ahead of the socket.
+    body = Readable.from(alertCsvChunks(all()), { objectMode: false, highWaterMark: 64 * 1024 });
+    body.on('error', (err) => {
+      // Headers are gone by now: the client sees a truncated download (no final newline); the log says why.
+      reply.log.error({ err: describeError(err) }, 'CSV export failed midway');
+    });
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="alerts.csv"')
+      .send(body);
   }
 
   app.get(
