@@ -15,6 +15,8 @@ export interface MasterMetrics {
   readonly streamLag: Gauge<'pair'>;
   /** Rows in one ingest transaction. */
   readonly ingestBatchSize: Histogram;
+  /** Ingest transactions that failed (Postgres unavailable); their alerts stay pending in Redis and are retried. */
+  readonly ingestFailures: Counter;
   /** HTTP request durations, by method, route and status code. */
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
 }
@@ -30,6 +32,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Maste
     notifications: new Counter({ name: 'tickwatch_notifications_total', help: 'Notification delivery outcomes', labelNames: ['channel', 'status'], registers: [registry] }),
     streamLag: new Gauge({ name: 'tickwatch_stream_lag', help: 'Alert stream entries not yet read by the master group', labelNames: ['pair'], registers: [registry] }),
     ingestBatchSize: new Histogram({ name: 'tickwatch_ingest_batch_size', help: 'Alerts per ingest transaction', buckets: [1, 10, 100, 500, 1000, 5000], registers: [registry] }),
+    ingestFailures: new Counter({ name: 'tickwatch_ingest_failures_total', help: 'Ingest transactions that failed and will be retried (the alerts stay pending)', registers: [registry] }),
     httpDuration: new Histogram({
       name: 'tickwatch_http_request_duration_seconds',
       help: 'HTTP request durations',

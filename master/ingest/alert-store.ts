@@ -110,6 +110,7 @@ export function createAlertStore(deps: AlertStoreDeps): AlertStore {
       try {
         result = await commitIsolatingBadData(alerts);
       } catch (err) {
+        deps.metrics.ingestFailures.inc();
         if (!databaseDown) log.warn({ err: describeError(err) }, 'postgres unavailable; alerts stay pending until it is back');
         databaseDown = true;
         throw err;

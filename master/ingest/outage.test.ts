@@ -26,14 +26,14 @@ describe('master through outages', () => {
     await master?.close();
     master = undefined;
   });
-  afterAll(() => t.drop());
+  afterAll(() => t?.drop());
 
   describe('when Postgres refuses connections for a while', () => {
     let r: TestRedis;
     beforeAll(async () => {
       r = await createTestRedis();
     });
-    afterAll(() => r.cleanup());
+    afterAll(() => r?.cleanup());
 
     async function setConnectable(allowed: boolean): Promise<void> {
       const admin = new Client({ connectionString: `${TEST_PG_SERVER}/postgres` });
@@ -61,8 +61,13 @@ describe('master through outages', () => {
         await waitFor('an entry read and pending', async () => ((await r.redis.xpending(r.keys.alertStream('BTC-USD'), 'tickwatch-master')) as [number])[0] >= 1);
         const ready = await fetch(`${master.url}/ready`);
         expect(ready.status).toBe(503);
-        await new Promise((res) => setTimeout(res, 1500)); // several retries while down
+        // The master retries the batch with backoff while Postgres refuses: each failed try is counted in /metrics.
+        const failures = async () => Number(/^tickwatch_ingest_failures_total (\d+)$/m.exec(await (await fetch(`${master!.url}/metrics`)).text())?.[1] ?? 0);
+        await waitFor('three failed ingest attempts (two retries)', async () => (await failures()) >= 3);
         expect((await fetch(`${master.url}/health`)).status).toBe(200);
+        // Still retrying, not given up: the count goes on rising while Postgres is down.
+        const seen = await failures();
+        await waitFor('another retry', async () => (await failures()) > seen);
       } finally {
         await setConnectable(true);
       }
