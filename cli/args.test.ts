@@ -27,6 +27,10 @@ describe('parseCommandLine', () => {
     expect(connection.DATABASE_URL).toBe('postgres://x@h/db');
   });
 
+  it('reads fleet remove with its bot id', () => {
+    expect(parseCommandLine(['fleet', 'remove', 'btc-usd-1'], NOW).command).toEqual({ kind: 'fleet-remove', botId: 'btc-usd-1' });
+  });
+
   it.each([
     [['--since', 'yesterday'], /^--since "yesterday" is invalid: expected an ISO-8601/],
     [['--min-change', 'lots'], /^--min-change "lots" is invalid/],
@@ -39,6 +43,10 @@ describe('parseCommandLine', () => {
     [['stats', '--format', 'csv'], /^--format "csv" is invalid: expected one of table, json/],
     [['fleet', '--pair', 'BTC-USD'], /^--pair cannot be used with fleet/],
     [['explode'], /unknown command "explode"/],
+    [['fleet', 'remove'], /^fleet remove takes one bot id, got: none/],
+    [['fleet', 'remove', 'a', 'b'], /^fleet remove takes one bot id, got: a b/],
+    [['fleet', 'remove', 'no spaces!'], /^bot id "no spaces!" is invalid/],
+    [['fleet', 'remove', 'bot-1', '--format', 'json'], /^--format cannot be used with fleet remove/],
   ])('refuses %j naming the flag', (args, message) => {
     expect(() => parseCommandLine(args, NOW)).toThrow(UsageError);
     expect(() => parseCommandLine(args, NOW)).toThrow(message);

@@ -116,6 +116,20 @@ describe('npm run alerts', () => {
     expect(out).toContain('bad\\u000d\\u001b]0;pwned\\u0007 answer');
   });
 
+  it('removes a bot from the fleet with fleet remove, and exits 1 naming an unknown one', async () => {
+    const config = { botId: 'gone-1', pair: 'ETH-USD', intervalMs: 5000, thresholdPercent: '0.01', priceField: 'ask' as const, referenceMode: 'first' as const, tickerBaseUrl: 'http://127.0.0.1:9999' };
+    const at = new Date().toISOString();
+    await writeBotStatus(tr.redis, tr.keys, {
+      botId: 'gone-1', pair: 'ETH-USD', status: 'stopped', consecutiveErrors: 0, startedAt: at, heartbeatAt: at,
+      ttlMs: 15_000, rateLimited: false, effectiveIntervalMs: 5000, alertsPublished: 0, alertsDropped: 0, alertsQueued: 0, config,
+    });
+    const removed = await cli(['fleet', 'remove', 'gone-1']);
+    expect(removed).toMatchObject({ code: 0, out: expect.stringContaining('removed bot gone-1 from the fleet') });
+    expect((await cli(['fleet'])).out).not.toContain('gone-1');
+    const unknown = await cli(['fleet', 'remove', 'gone-1']);
+    expect(unknown).toMatchObject({ code: 1, out: expect.stringContaining('no bot has reported with id gone-1') });
+  });
+
   it('exits 1 with one line naming the failure when the database is unreachable', async () => {
     const proc = startService('cli/main.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/tickwatch' }, ['--limit', '1']);
     expect(await proc.exited).toBe(1);
