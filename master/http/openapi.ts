@@ -164,6 +164,11 @@ export const ID_PARAMS_SCHEMA = {
 export const ERROR_RESPONSES = {
   400: { ...BAD_REQUEST_SCHEMA, description: 'A bad parameter: the body names it, its value and what is allowed.' },
   401: { ...ERROR_SCHEMA, description: 'API_TOKEN is set and the request has no valid `Authorization: Bearer <token>`.' },
+  503: {
+    ...ERROR_SCHEMA,
+    description:
+      'Retry later: `query_timeout` (the query ran past API_STATEMENT_TIMEOUT_MS), `too_many_exports` (CSV_MAX_CONCURRENT exports are streaming; see Retry-After), or `unavailable` (Postgres or Redis unreachable).',
+  },
 } as const;
 
 /** Registers the document generator and the UI. Must run before the routes are registered (it collects them). */

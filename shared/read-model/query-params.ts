@@ -231,7 +231,7 @@ export const PARAMS = {
     one: (v) => decodeCursor(v) ?? undefined,
   }),
   window: single<number>({
-    description: 'Statistics over this long before now: 20m, 1h, 7d ... (instead of since/until). Default 20m.',
+    description: `Statistics over this long before now: 20m, 1h, 7d ... (instead of since/until), at most ${MAX_STATS_RANGE}. Default 20m.`,
     allowed: `a duration such as 90s, 20m, 1h, 7d, 2w (at most ${MAX_STATS_RANGE})`,
     schema: { type: 'string', example: '20m', default: '20m' },
     one: (v) => {

@@ -71,7 +71,7 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
     '/stats',
     {
       schema: {
-        summary: 'Alert counts per pair and overall over a window (default 20m) or since/until',
+        summary: 'Alert counts per pair and overall over a window (default 20m) or since/until, at most 31d either way',
         querystring: querySchema(STATS_PARAMS),
         response: { 200: STATS_SCHEMA, ...ERROR_RESPONSES },
       },
@@ -96,7 +96,7 @@ export const statsRoutes: FastifyPluginAsync<StatsRoutesOptions> = async (app, {
     '/stats/timeseries',
     {
       schema: {
-        summary: 'Alerts per time bucket (zero-filled), for charts; default the last hour in 1m buckets',
+        summary: 'Alerts per time bucket (zero-filled), for charts; default the last hour in 1m buckets; since..until at most 31d and 10,000 buckets',
         querystring: querySchema(TIMESERIES_PARAMS),
         response: { 200: TIMESERIES_SCHEMA, ...ERROR_RESPONSES },
       },
