@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { describeError } from '../shared/platform/errors';
 import { createLogger, type Logger } from '../shared/platform/logger';
 import { LOG_LEVELS } from '../shared/platform/config';
-import { displayValue } from '../shared/platform/secrets';
+import { displayValue, HIDDEN, maskUrlPasswords } from '../shared/platform/secrets';
 import { MASTER_VARIABLES } from '../shared/config/master-config';
 import { WORKER_VARIABLES } from '../shared/config/worker-config';
 import { ComposeFileError } from './compose-file';
@@ -31,6 +31,19 @@ function redact(name: string, value: string): string {
   return displayValue(value, SECRET_VARIABLES.has(name) || /SECRET|TOKEN|PASSWORD/.test(name));
 }
 
+/** The flags of those variables (`--api-token`, `--smtp-url`, ...): their values in a command line are hidden too. */
+const SECRET_FLAGS = new Set([...SECRET_VARIABLES].map((name) => `--${name.toLowerCase().replace(/_/g, '-')}`));
+
+/** A service's arguments for --dry-run output: the value of a secret flag hidden, URL passwords masked. */
+function redactArgs(args: readonly string[]): string[] {
+  return args.map((arg, i) => {
+    const eq = arg.indexOf('=');
+    if (eq > 0 && SECRET_FLAGS.has(arg.slice(0, eq))) return `${arg.slice(0, eq)}=${HIDDEN}`;
+    if (i > 0 && SECRET_FLAGS.has(args[i - 1]!)) return HIDDEN;
+    return maskUrlPasswords(arg);
+  });
+}
+
 function describePlan(plan: FleetPlan): string {
   return JSON.stringify(
     {
@@ -39,7 +52,7 @@ function describePlan(plan: FleetPlan): string {
       services: plan.services.map((s) => ({
         service: s.name,
         role: s.role,
-        command: `node --import tsx ${[...s.nodeFlags, s.entry, ...s.args].join(' ')}`,
+        command: `node --import tsx ${[...s.nodeFlags, s.entry, ...redactArgs(s.args)].join(' ')}`,
         restart: s.restart,
         listenPort: s.listenPort,
         env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, redact(k, v)])),

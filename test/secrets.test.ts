@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { makeAlert, publishAlert } from './helpers/alerts';
 import { createTestDatabase, type TestDatabase } from './helpers/db';
 import { startService, type ServiceProcess } from './helpers/process';
@@ -166,9 +169,29 @@ describe('secrets in what the services print', () => {
     expect(plan).toMatch(/"DATABASE_URL": "postgres:\/\/postgres:\*\*\*@/);
   });
 
+  it('the fleet dry run of a compose file that passes secrets as command-line flags', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tw-secrets-'));
+    try {
+      const file = path.join(dir, 'docker-compose.yml');
+      writeFileSync(
+        file,
+        `services:
+  master:
+    image: tickwatch:local
+    command: ["node", "dist/master/main.js", "--api-token", "\${API_TOKEN}", "--webhook-secret=\${WEBHOOK_SECRET}", "--database-url", "postgres://app:\${POSTGRES_PASSWORD}@db:5432/x"]
+`,
+      );
+      const fleet = run('fleet --dry-run (flags)', 'fleet/main.ts', { API_TOKEN: SECRETS.apiToken, WEBHOOK_SECRET: SECRETS.webhookSecret, POSTGRES_PASSWORD: SECRETS.databasePassword }, ['--file', file, '--dry-run']);
+      expect(await fleet.exited).toBe(0);
+      expect(fleet.output()).toContain('master/main.ts --api-token (hidden) --webhook-secret=(hidden) --database-url postgres://app:***@db:5432/x');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('none of the secrets appears in anything those processes printed', async () => {
     await waitFor('every process to exit', () => processes.every(({ proc }) => proc.child.exitCode !== null || proc.child.signalCode !== null));
-    expect(processes.map(({ name }) => name)).toEqual(['master', 'master (bad config)', 'master (outage)', 'worker', 'worker (redis down)', 'fleet --dry-run']);
+    expect(processes.map(({ name }) => name)).toEqual(['master', 'master (bad config)', 'master (outage)', 'worker', 'worker (redis down)', 'fleet --dry-run', 'fleet --dry-run (flags)']);
     // Each printed something (a process that printed nothing would pass any leak check).
     expect(processes.filter(({ proc }) => proc.output().trim() === '').map(({ name }) => name)).toEqual([]);
     const leaks: string[] = [];
