@@ -24,8 +24,9 @@ export interface EmailNotifierOptions {
  */
 export function classifySmtpError(err: unknown, options: { requireTls?: boolean; secrets?: readonly string[] } = {}): DeliveryError {
   const { responseCode: code, code: errorCode, command } = err as { responseCode?: unknown; code?: unknown; command?: unknown };
-  // The server answered STARTTLS with a refusal (or never offered it): waiting will not make it offer TLS.
-  if (options.requireTls && errorCode === 'ETLS' && command === 'STARTTLS' && typeof code === 'number') {
+  // The server refused STARTTLS for good (5xx: it does not offer it); waiting will not make it offer TLS. A 454 ("TLS not
+  // available due to temporary reason", RFC 3207) stays transient like any 4xx.
+  if (options.requireTls && errorCode === 'ETLS' && command === 'STARTTLS' && typeof code === 'number' && code >= 500) {
     return new DeliveryError(`SMTP server does not offer STARTTLS (answered ${code}) and SMTP_REQUIRE_TLS is set: not sending in clear text`, false, { cause: err });
   }
   // The reply text is the server's: it may quote the credentials it refused.
