@@ -1,3 +1,4 @@
+import { ALERT_MESSAGE_MAX_BYTES } from '../../shared/contract/alert';
 import { loadMasterConfig } from '../../shared/config/master-config';
 import { createLogger } from '../../shared/platform/logger';
 import { makeAlert, publishAlert } from '../../test/helpers/alerts';
@@ -58,6 +59,24 @@ describe('master with DELIVERY=pubsub (the original channel design)', () => {
     expect(letter).toMatchObject({ source: 'pubsub', stream: r.keys.alertChannel('BTC-USD'), entryId: '', payload: '{"version":1}' });
     expect(letter.reason).toMatch(/breaks the alert contract v1: id: /);
     expect(await stored(notSubscribed.id)).toBe(0);
+  });
+
+  it('dead-letters a message over the size limit, unparsed, and stores the one after it', async () => {
+    await start({ DELIVERY: 'pubsub', MASTER_PAIRS: 'SOL-USD' });
+    const oversized = makeAlert({ pair: 'SOL-USD' });
+    // A valid alert padded past the limit: only the size cap refuses it.
+    const raw = JSON.stringify(oversized) + ' '.repeat(ALERT_MESSAGE_MAX_BYTES);
+    const after = makeAlert({ pair: 'SOL-USD' });
+    await r.redis.publish(r.keys.alertChannel('SOL-USD'), raw);
+    await r.redis.publish(r.keys.alertChannel('SOL-USD'), JSON.stringify(after));
+    await waitFor('the alert after it', async () => (await stored(after.id)) === 1);
+    const reasons = await waitFor('the dead letter', async () => {
+      const entries = await r.redis.xrange(r.keys.deadLetterStream, '-', '+');
+      const found = entries.map(([, f]) => f).filter((f) => f.includes(r.keys.alertChannel('SOL-USD'))).map((f) => f[f.indexOf('reason') + 1]);
+      return found.length ? found : null;
+    });
+    expect(reasons).toEqual([`an alert message of ${Buffer.byteLength(raw)} bytes is over the ${ALERT_MESSAGE_MAX_BYTES}-byte limit`]);
+    expect(await stored(oversized.id)).toBe(0);
   });
 
   it('with MASTER_PAIRS=* follows every pair through a pattern subscription, and re-subscribes after losing its connection', async () => {
