@@ -29,6 +29,14 @@ export interface RedisKeys {
   readonly tickerPauseUntil: string;
   /** A live-feed ticket (by the SHA-256 of its text), valid for one /events connection until the key expires. */
   eventsTicket(ticketHash: string): string;
+  /** Hash botId -> desired runtime bot (JSON, `shared/contract/bots.ts`): the master's mirror of the `bots` table, read by generic workers. */
+  readonly desiredBots: string;
+  /** Pub/sub channel: the master publishes a bot id after changing it, so its holder re-reads at once. */
+  readonly botsChangedChannel: string;
+  /** A runtime bot's lease: value `<workerId>:<generation>` (the fencing token), set NX with a TTL the holder renews. */
+  botLease(botId: string): string;
+  /** Counter behind a bot's lease generations (INCR on every claim, so fencing tokens only grow). */
+  botLeaseGeneration(botId: string): string;
 }
 
 export function createRedisKeys(prefix = ''): RedisKeys {
@@ -47,6 +55,10 @@ export function createRedisKeys(prefix = ''): RedisKeys {
     rateBudget: `${p}ratelimit:ticker`,
     tickerPauseUntil: `${p}ratelimit:ticker:pause-until`,
     eventsTicket: (ticketHash: string) => `${p}events:ticket:${ticketHash}`,
+    desiredBots: `${p}bots:desired`,
+    botsChangedChannel: `${p}events:bots-changed`,
+    botLease: (botId: string) => `${p}bot-lease:${botId}`,
+    botLeaseGeneration: (botId: string) => `${p}bot-lease-gen:${botId}`,
   });
 }
 

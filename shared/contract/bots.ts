@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { BotIdSchema, PairSchema, PRICE_FIELDS, REFERENCE_MODES, type PriceField, type ReferenceMode } from './alert';
+
+/**
+ * Runtime bots: the desired state the master keeps in Postgres (`bots` table) and mirrors into Redis, so that generic
+ * workers (started without PAIR) need only Redis to find a bot to watch.
+ *
+ * Mirror (key names in `redis-keys.ts`): the hash `keys.desiredBots` maps bot id -> `serializeDesiredBot(bot)`, one field per runtime bot (disabled ones
+ * included, with `enabled: false`). The master rewrites it from Postgres on every change and in a reconcile loop, so it
+ * converges on the table whatever was lost; workers only read it. After each change the master also publishes the bot id
+ * on `keys.botsChangedChannel`, a nudge for holders to re-read at once (they re-read on every tick anyway).
+ *
+ * Ownership: a worker watches a bot only while it holds the bot's lease `keys.botLease(botId)`, whose value is the
+ * fencing token `<workerId>:<generation>` (generation from INCR on `keys.botLeaseGeneration(botId)`, so it only grows).
+ */
+
+/** A runtime bot's settings as every worker and the master agree on them. */
+export const DesiredBotSchema = z.object({
+  botId: BotIdSchema,
+  pair: PairSchema,
+  intervalMs: z.number().int().min(100).max(86_400_000),
+  thresholdPercent: z.string().regex(/^(?:0|[1-9]\d*)(?:\.\d+)?$/),
+  priceField: z.enum(PRICE_FIELDS),
+  referenceMode: z.enum(REFERENCE_MODES),
+  enabled: z.boolean(),
+  /** Grows on every change of the bot; alerts carry the version they were evaluated with. */
+  version: z.number().int().positive(),
+});
+export type DesiredBot = Readonly<z.infer<typeof DesiredBotSchema>> & { readonly priceField: PriceField; readonly referenceMode: ReferenceMode };
+
+/** Largest desired-bot entry read back from Redis, in bytes (a real one is about 200). */
+export const MAX_DESIRED_BOT_BYTES = 4096;
+
+export function serializeDesiredBot(bot: DesiredBot): string {
+  return JSON.stringify(DesiredBotSchema.parse(bot));
+}
+
+/** Never throws: a bad entry is `{ ok: false, reason }` naming what is wrong. */
+export function parseDesiredBot(text: string): { ok: true; bot: DesiredBot } | { ok: false; reason: string } {
+  if (text.length > MAX_DESIRED_BOT_BYTES) return { ok: false, reason: `entry is ${text.length} bytes, more than ${MAX_DESIRED_BOT_BYTES}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  const parsed = DesiredBotSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { ok: false, reason: `${issue.path.join('.') || 'entry'}: ${issue.message}` };
+  }
+  return { ok: true, bot: parsed.data };
+}
