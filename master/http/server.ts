@@ -9,7 +9,7 @@ import { dashboardPlugin } from '../dashboard/plugin';
 import { createAlertQueries } from '../../shared/read-model/alert-queries';
 import { registerAuth } from './auth';
 import { createEventTickets } from './event-tickets';
-import { registerSecurityHeaders } from './security-headers';
+import { BASE_SECURITY_HEADERS, registerSecurityHeaders } from './security-headers';
 import { BadRequestError } from '../../shared/read-model/bad-request';
 import { createHttpMetricsHook } from './http-metrics';
 import { registerOpenApi } from './openapi';
@@ -73,7 +73,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     ajv: API_AJV_OPTIONS,
     // A malformed percent-escape in the path is refused by the router before any hook: answer it in our 400 shape.
     frameworkErrors: (err, req, res) => {
-      const reply = res as unknown as FastifyReply;
+      const reply = (res as unknown as FastifyReply).headers(BASE_SECURITY_HEADERS);
       if (err.code === 'FST_ERR_BAD_URL') {
         return reply.code(400).send(new BadRequestError('url', req.url, 'a path with well-formed percent-escapes').toJSON());
       }
