@@ -23,13 +23,36 @@ export const CONTENT_SECURITY_POLICY = {
   'frame-ancestors': ["'none'"],
 } as const;
 
+/**
+ * The API docs page (`/docs`, Swagger UI) sets inline styles from its script; only there are style attributes allowed.
+ * Scripts stay restricted to the server's own files.
+ */
+export const DOCS_CONTENT_SECURITY_POLICY = { ...CONTENT_SECURITY_POLICY, 'style-src': ["'self'", "'unsafe-inline'"] } as const;
+
+const directives = (policy: Record<string, readonly string[]>) => Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, [...v]]));
+
+/**
+ * The headers for answers sent before any hook runs (fastify's refusal of a malformed URL), where helmet cannot act;
+ * the same values helmet sends.
+ */
+export const BASE_SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-security-policy': Object.entries(CONTENT_SECURITY_POLICY)
+    .map(([k, v]) => `${k} ${v.join(' ')}`)
+    .join(';'),
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+});
+
 export async function registerSecurityHeaders(app: FastifyInstance): Promise<void> {
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) {
+      route.config = { ...(route.config as object), helmet: { contentSecurityPolicy: { useDefaults: false, directives: directives(DOCS_CONTENT_SECURITY_POLICY) } } } as typeof route.config;
+    }
+  });
   await app.register(helmet, {
     global: true,
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: Object.fromEntries(Object.entries(CONTENT_SECURITY_POLICY).map(([k, v]) => [k, [...v]])),
-    },
+    contentSecurityPolicy: { useDefaults: false, directives: directives(CONTENT_SECURITY_POLICY) },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
     // The API is plain HTTP behind whatever the operator puts in front; HSTS is that front's decision.

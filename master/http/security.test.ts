@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializeAlert } from '../../shared/contract/alert';
 import { loadMasterConfig } from '../../shared/config/master-config';
-import { ConfigError } from '../../shared/platform/config';
+import { ConfigError } from '../../shared/platform/errors';
 import { createLogger, type Logger } from '../../shared/platform/logger';
 import { makeAlert } from '../../test/helpers/alerts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
@@ -112,6 +112,7 @@ describe('security headers', () => {
       ['dashboard script', open, '/dashboard/main.js', 200],
       ['uPlot', open, '/dashboard/vendor/uplot/uPlot.iife.min.js', 200],
       ['bad request', open, '/alerts?limit=0', 400],
+      ['malformed URL (refused before any hook)', open, '/alerts/%zz', 400],
       ['unknown path', open, '/no-such-path', 404],
       ['missing token', locked, '/alerts', 401],
     ];
@@ -120,6 +121,15 @@ describe('security headers', () => {
       expect({ what, status: res.statusCode }).toEqual({ what, status });
       expectSecurityHeaders(what, res.headers);
     }
+  });
+
+  it('allow inline styles on the API docs page alone (Swagger UI sets them), never inline scripts', async () => {
+    const app = await makeApp();
+    const docs = await app.inject({ url: '/docs/static/swagger-initializer.js' });
+    expect(docs.statusCode).toBe(200);
+    const csp = String(docs.headers['content-security-policy']).split(';');
+    expect(csp).toEqual(expect.arrayContaining(["style-src 'self' 'unsafe-inline'", "script-src 'self'", "frame-ancestors 'none'"]));
+    expect(docs.headers['x-content-type-options']).toBe('nosniff');
   });
 
   it('are on the live event stream too', async () => {
