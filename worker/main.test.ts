@@ -25,16 +25,20 @@ describe('worker/main.ts with an invalid configuration', () => {
   let everything: { code: number | string; output: string };
   let missingPair: { code: number | string; output: string };
   let badFlag: { code: number | string; output: string };
+  let goodFlag: { code: number | string; output: string };
 
   beforeAll(async () => {
     const run = async (env: Record<string, string>, args: string[] = []) => {
       const proc = startService('worker/main.ts', env, args);
       return { code: await proc.exited, output: proc.output() };
     };
-    [everything, missingPair, badFlag] = await Promise.all([
+    [everything, missingPair, badFlag, goodFlag] = await Promise.all([
       run(invalid),
       run({ PAIR: '' }),
-      run({ PAIR: 'BTC-USD' }, ['--interval-ms', 'soon']),
+      // Both with a bad PAIR, so neither can start a worker whichever value wins. The env holds a valid interval and
+      // the flag a bad one: the flag is the one checked; the other way round, only the PAIR is reported.
+      run({ PAIR: 'BTCUSD', FETCH_INTERVAL_MS: '5000' }, ['--interval-ms', 'soon']),
+      run({ PAIR: 'BTCUSD', FETCH_INTERVAL_MS: 'soon' }, ['--interval-ms', '1500']),
     ]);
   }, 60_000);
 
@@ -51,8 +55,12 @@ describe('worker/main.ts with an invalid configuration', () => {
     expect(missingPair.output.trim()).toMatch(/^Invalid configuration: PAIR is required/);
   });
 
-  it('checks flags like variables (flags win over env)', () => {
+  it('checks flags like variables, and a flag wins over the same variable in env', () => {
     expect(badFlag.code).toBe(2);
     expect(badFlag.output.trim()).toMatch(/FETCH_INTERVAL_MS="soon" is invalid/);
+    expect(badFlag.output).not.toContain('5000');
+    expect(goodFlag.code).toBe(2);
+    expect(goodFlag.output.trim()).toMatch(/^Invalid configuration: PAIR="BTCUSD" is invalid/);
+    expect(goodFlag.output).not.toContain('FETCH_INTERVAL_MS');
   });
 });
