@@ -97,6 +97,9 @@ describe('when 10k hostile queries hit the API', () => {
       keys: redis.keys,
       metrics: createMetrics({ defaultMetrics: false }),
       logger: createLogger({ name: 'hostile-api', level: 'silent', pretty: false }),
+      // As many exports as clients: every request is judged on its input here, never refused by the export cap (a
+      // documented 503, tested in master/http/api-limits.test.ts and faults/hostile-clients).
+      csvMaxConcurrent: 16,
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = { host: '127.0.0.1', port: (app.server.address() as AddressInfo).port };
