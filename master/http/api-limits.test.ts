@@ -146,3 +146,22 @@ describe('a CSV export longer than CSV_TIMEOUT_MS', () => {
     }
   });
 });
+
+describe('the cost-bound variables', () => {
+  const env = () => ({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/x', API_HOST: '127.0.0.1' });
+
+  it('default to a 5-connection API pool, 5 s statements, 2 exports of at most 5 min, and a 24h fleet retention', () => {
+    expect(loadMasterConfig(env()).api).toMatchObject({ dbPoolMax: 5, statementTimeoutMs: 5000, csvMaxConcurrent: 2, csvTimeoutMs: 300_000, fleetRetentionMs: 86_400_000 });
+    expect(loadMasterConfig({ ...env(), FLEET_RETENTION: '1h30m' }).api.fleetRetentionMs).toBe(5_400_000);
+  });
+
+  it.each([
+    [{ API_DB_POOL_MAX: '0' }, /API_DB_POOL_MAX="0" is invalid: expected an integer from 1 to 100/],
+    [{ API_STATEMENT_TIMEOUT_MS: 'soon' }, /API_STATEMENT_TIMEOUT_MS="soon" is invalid/],
+    [{ CSV_MAX_CONCURRENT: '-1' }, /CSV_MAX_CONCURRENT="-1" is invalid/],
+    [{ CSV_TIMEOUT_MS: '10' }, /CSV_TIMEOUT_MS="10" is invalid: expected an integer from 1000/],
+    [{ FLEET_RETENTION: 'a day' }, /FLEET_RETENTION="a day" is invalid: expected a duration such as 30m, 24h, 7d/],
+  ])('refuse %j naming the variable and what is allowed', (bad, message) => {
+    expect(() => loadMasterConfig({ ...env(), ...bad })).toThrow(message);
+  });
+});
