@@ -32,9 +32,9 @@ describe('end to end: workers -> master -> Postgres, email and webhook', () => {
   });
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.stop('SIGTERM')));
-    await Promise.all([sim.close(), smtp.stop(), hook.stop()]);
-    await r.cleanup();
-    await t.drop();
+    await Promise.all([sim?.close(), smtp?.stop(), hook?.stop()]);
+    await r?.cleanup();
+    await t?.drop();
   });
 
   const common = () => ({ REDIS_URL: r.url, REDIS_KEY_PREFIX: r.prefix, LOG_LEVEL: 'info' });

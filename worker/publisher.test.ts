@@ -17,7 +17,7 @@ describe('alert publisher', () => {
     t = await createTestRedis();
   });
   afterAll(async () => {
-    await t.cleanup();
+    await t?.cleanup();
   });
 
   it('publishes on the channel, appends to the stream and registers the pair, in order', async () => {

@@ -28,7 +28,7 @@ describe('shared rate budget', () => {
   });
   afterAll(async () => {
     await closeRedis(redis);
-    await t.cleanup();
+    await t?.cleanup();
   });
 
   it('spaces requests so that no window ever holds more than the limit', () => {
@@ -63,7 +63,7 @@ describe('shared rate budget', () => {
     });
     afterAll(async () => {
       await Promise.all(workers.map((w) => w.stop()));
-      await sim.close();
+      await sim?.close();
     });
 
     it('gets zero 429s, polls every pair, and slows all pairs evenly', async () => {

@@ -12,8 +12,8 @@ describe('ticker client (against the simulator)', () => {
     client = createTickerClient({ baseUrl: sim.url, pair: 'BTC-USD', timeoutMs: 2000, defaultRetryAfterMs: 12_000 });
   });
   afterEach(async () => {
-    client.close();
-    await sim.close();
+    client?.close();
+    await sim?.close();
   });
 
   it('returns the quote as exact strings', async () => {
@@ -67,7 +67,7 @@ describe('ticker client (answers the simulator never gives)', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v0/ticker`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
 
   const fetchWith = async (respond: (res: http.ServerResponse) => void) => {
     answer = respond;
@@ -112,6 +112,7 @@ describe('when the ticker sends its headers and then a byte every 200 ms', () =>
   });
   afterAll(async () => {
     for (const t of trickles) clearInterval(t);
+    if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   });

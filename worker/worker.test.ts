@@ -20,8 +20,8 @@ describe('worker', () => {
     sim = await createTickerSimulator({ pairs: {}, rateLimit: 0, volatilityPercent: '0' });
   });
   afterAll(async () => {
-    await sim.close();
-    await t.cleanup();
+    await sim?.close();
+    await t?.cleanup();
   });
 
   const processEnv = (pair: string, extra: Record<string, string> = {}) => ({

@@ -198,6 +198,7 @@ describe('the dashboard in a browser', () => {
     let oddBrowser: Browser;
 
     beforeAll(async () => {
+      if (!master) return;
       oddBrowser = await launchBrowser({ lang: 'C.UTF-8', extraArgs: ['--lang=en-US@posix'] });
       await createAlertRepository(t.db).insertMany([makeAlert({ pair: 'DOT-USD', observedAt: new Date(Date.now() - 5000).toISOString() })]);
     });
@@ -234,6 +235,8 @@ describe('the dashboard in a browser', () => {
     ];
 
     beforeAll(async () => {
+      // When the file's set-up failed, its error is the one to read: nothing more to set up here.
+      if (!master) return;
       await createAlertRepository(t.db).insertMany([...xrp, makeAlert({ pair: 'ADA-USD', direction: 'down', changePercent: '-3', observedAt: observed(15) })]);
     });
 
@@ -282,6 +285,7 @@ describe('the dashboard in a browser', () => {
     }
 
     beforeAll(async () => {
+      if (!master) return;
       apiRedis = createRedis(r.url, logger, { name: 'browser-test-api' });
       await startApi();
     });

@@ -57,8 +57,8 @@ describe('dashboard routes', () => {
   });
   afterAll(async () => {
     await closeRedis(redis);
-    await r.cleanup();
-    await t.drop();
+    await r?.cleanup();
+    await t?.drop();
   });
 
   describe('GET /events', () => {
@@ -165,7 +165,7 @@ describe('dashboard routes', () => {
         await r.redis.xadd(r.keys.ticks('BTC-USD'), `${at}-0`, 'price', `${50000 + i}.5`, 'ask', `${50000 + i}.5`, 'bid', `${49999 + i}.5`, 'at', new Date(at).toISOString(), 'botId', 'btc-1');
       }
     });
-    afterAll(() => app.close());
+    afterAll(() => app?.close());
 
     const get = async (query: string) => {
       const res = await fetch(`${url}/ticks?${query}`);
@@ -214,7 +214,7 @@ describe('dashboard routes', () => {
     beforeAll(async () => {
       ({ app, url } = await server({ apiToken: TOKEN }));
     });
-    afterAll(() => app.close());
+    afterAll(() => app?.close());
 
     it('serves the page, its scripts and uPlot without a token (they hold no data)', async () => {
       for (const path of ['/', '/dashboard/main.js', '/dashboard/dashboard.css', '/dashboard/vendor/uplot/uPlot.iife.min.js', '/dashboard/vendor/uplot/uPlot.min.css']) {

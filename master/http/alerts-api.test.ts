@@ -175,7 +175,7 @@ describe('keyset pagination while alerts arrive', () => {
     writer = createDb(tdb.url, { poolMax: 2 });
   });
   afterAll(async () => {
-    await writer.destroy();
+    await writer?.destroy();
   });
 
   it.each(ORDERINGS)('ordering=%s: every alert present at the start is served exactly once', async (ordering) => {

@@ -87,7 +87,7 @@ describe('the alert on every interface', () => {
   beforeAll(async () => {
     hook = await startWebhookReceiver();
   });
-  afterAll(() => hook.stop());
+  afterAll(() => hook?.stop());
 
   it('has the same fields and values in GET /alerts, GET /alerts/{id}, /events and the webhook body', async () => {
     // Digits and a time the message spells differently from the table: the wire shape is the table's rendering.

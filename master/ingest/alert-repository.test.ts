@@ -7,7 +7,7 @@ describe('alert repository', () => {
   beforeAll(async () => {
     t = await createTestDatabase();
   });
-  afterAll(() => t.drop());
+  afterAll(() => t?.drop());
 
   it('stores every field of a batch exactly and returns the ids it inserted', async () => {
     const repo = createAlertRepository(t.db);

@@ -41,8 +41,8 @@ describe('master stream ingest', () => {
     master = undefined;
   });
   afterAll(async () => {
-    await r.cleanup();
-    await t.drop();
+    await r?.cleanup();
+    await t?.drop();
   });
 
   it('stores a published alert with every column, logs it, and announces it on the stored-alerts channel', async () => {

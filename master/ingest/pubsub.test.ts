@@ -36,8 +36,8 @@ describe('master with DELIVERY=pubsub (the original channel design)', () => {
     await Promise.all(masters.splice(0).map((m) => m.close()));
   });
   afterAll(async () => {
-    await r.cleanup();
-    await t.drop();
+    await r?.cleanup();
+    await t?.drop();
   });
 
   it('stores alerts published on the subscribed alerts:<PAIR> channels and dead-letters invalid ones', async () => {

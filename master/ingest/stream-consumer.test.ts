@@ -35,7 +35,7 @@ describe('stream consumer pipelining', () => {
     await consumer?.stop();
     consumer = undefined;
   });
-  afterAll(() => r.cleanup());
+  afterAll(() => r?.cleanup());
 
   const pending = async (pair: string) => ((await r.redis.xpending(r.keys.alertStream(pair), ALERT_CONSUMER_GROUP)) as [number])[0];
 

@@ -15,7 +15,7 @@ describe('fleet status read back from Redis', () => {
   beforeAll(async () => {
     r = await createTestRedis();
   });
-  afterAll(() => r.cleanup());
+  afterAll(() => r?.cleanup());
 
   it('treats a heartbeat over the size limit as unreadable, unparsed, and still lists the others', async () => {
     await writeBotStatus(r.redis, r.keys, status('good-1', 'BTC-USD'));

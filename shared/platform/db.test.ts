@@ -6,7 +6,7 @@ describe('database schema', () => {
   beforeAll(async () => {
     t = await createTestDatabase({ migrate: false });
   });
-  afterAll(() => t.drop());
+  afterAll(() => t?.drop());
 
   it('refuses a database whose migrations are pending, then accepts it once migrated', async () => {
     await expect(assertSchemaCurrent(t.db)).rejects.toThrow(SchemaBehindError);

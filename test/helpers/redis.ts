@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
-import { deleteKeysWithPrefix } from '../../shared/platform/redis';
+import { closeRedis, deleteKeysWithPrefix } from '../../shared/platform/redis';
 import { createRedisKeys, type RedisKeys } from '../../shared/contract/redis-keys';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -11,7 +11,7 @@ export interface TestRedis {
   readonly keys: RedisKeys;
   /** A plain client for assertions. */
   readonly redis: Redis;
-  /** Deletes every key under this file's prefix and closes the client. */
+  /** Deletes every key under this file's prefix and closes the client; safe to call twice. */
   cleanup(): Promise<void>;
 }
 
@@ -24,16 +24,29 @@ export async function createTestRedis(options: { url?: string; label?: string } 
   const url = options.url ?? TEST_REDIS_URL;
   const prefix = `${options.label ?? 't'}${randomBytes(5).toString('hex')}:`;
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  await redis.ping();
+  try {
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  let cleaned: Promise<void> | undefined;
   return {
     url,
     prefix,
     keys: createRedisKeys(prefix),
     redis,
-    async cleanup() {
-      await deleteKeysWithPrefix(redis, prefix);
-      // quit() rather than disconnect(): disconnect leaves ioredis's reconnect timer behind and jest cannot exit.
-      await redis.quit();
+    cleanup() {
+      cleaned ??= (async () => {
+        try {
+          await deleteKeysWithPrefix(redis, prefix);
+        } finally {
+          // Closed even when the delete failed; closeRedis quits (disconnect alone leaves ioredis's reconnect timer
+          // behind and jest cannot exit) and falls back to disconnect when Redis does not answer.
+          await closeRedis(redis);
+        }
+      })();
+      return cleaned;
     },
   };
 }

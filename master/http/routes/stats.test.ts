@@ -54,7 +54,7 @@ describe('the stats cache', () => {
   beforeAll(async () => {
     app = await api();
   });
-  afterAll(async () => app.close());
+  afterAll(async () => app?.close());
 
   it('answers concurrent identical requests with one query', async () => {
     const answers = await Promise.all(Array.from({ length: 10 }, () => app.inject('/stats?window=45m')));
@@ -132,7 +132,7 @@ describe('range caps', () => {
   beforeAll(async () => {
     app = await api();
   });
-  afterAll(async () => app.close());
+  afterAll(async () => app?.close());
 
   it.each(['3660d', '3659d', '32d', '745h', '5w'])('refuses window=%s beyond 31d with a 400 naming it, without a query', async (window) => {
     const res = await app.inject(`/stats?window=${window}`);
