@@ -5,6 +5,7 @@ import type { Redis } from '../../shared/platform/redis';
 import { ALERT_CONSUMER_GROUP, type RedisKeys } from '../../shared/contract/redis-keys';
 import type { AlertStore } from './alert-store';
 import { backoffDelay, createSleeper } from '../../shared/platform/retry';
+import { createLoop } from '../../shared/platform/loop';
 import type { DeadLetters } from './dead-letter';
 import type { MasterMetrics } from '../metrics';
 
@@ -72,8 +73,6 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   /** stream key -> pair, for every stream whose group exists. */
   const streams = new Map<string, string>();
   const rejectedPairs = new Set<string>();
-  let active = false;
-  let running: Promise<void> | undefined;
   let blocking: Redis | undefined;
   let blockingId: number | undefined;
   let blocked = false;
@@ -145,7 +144,7 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
       try {
         return await deps.store.store(batch.map((b) => b.alert));
       } catch (err) {
-        if (!active) throw err;
+        if (!loop.active) throw err;
         await sleeper.sleep(backoffDelay(attempt, 200, 5000));
         if (Date.now() - lastTouch > deps.claimIdleMs / 3) {
           lastTouch = Date.now();
@@ -261,7 +260,7 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
     // Our own pending entries: left by a crash of a previous run under this name, or by a failed XACK.
     for (;;) {
       const keys = [...streams.keys()];
-      if (keys.length === 0 || !active) break;
+      if (keys.length === 0 || !loop.active) break;
       const reply = (await deps.redis.xreadgroup('GROUP', group, deps.consumerName, 'COUNT', deps.batchMax, 'STREAMS', ...keys, ...keys.map(() => '0'))) as ReadReply;
       const entries = flatten(reply);
       if (entries.length === 0) break;
@@ -282,7 +281,7 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
           await processEntries(entries, true);
         }
         cursor = next;
-      } while (cursor !== '0-0' && active);
+      } while (cursor !== '0-0' && loop.active);
     }
   }
 
@@ -318,59 +317,69 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
     await processEntries(flatten(reply), false);
   }
 
-  async function run(): Promise<void> {
-    let failures = 0;
-    while (active) {
-      try {
-        const now = Date.now();
-        if (now >= nextPairsRefresh) {
-          await refreshPairs();
-          nextPairsRefresh = now + (deps.pairs === '*' ? pairsRefreshMs : 60_000);
-        }
-        if (streams.size === 0) {
-          await sleeper.sleep(pairsRefreshMs);
-          continue;
-        }
-        if (!historyDrained) {
-          await drain();
-          await readHistory();
-        }
-        if (Date.now() >= nextClaim) {
-          // Commits in flight finish first: a reclaim never races the batches this consumer is storing.
-          await drain();
-          await claimIdle();
-          nextClaim = Date.now() + claimEveryMs;
-        }
-        if (Date.now() >= nextLag) {
-          nextLag = Date.now() + lagRefreshMs;
-          await refreshLagAndConsumers();
-        }
-        if (!active) break;
-        await readNew();
-        throwFailure();
-        if (failures > 0) log.info('stream consumption resumed');
-        failures = 0;
-      } catch (err) {
-        // Nothing is re-read while a commit of the same entries may still be running.
-        await settle();
-        failure = undefined;
-        if (!active) break;
-        failures += 1;
-        const message = String((err as Error).message);
-        if (message.includes('NOGROUP')) {
-          // The stream (and its group) vanished, e.g. Redis restarted without persistence: recreate the groups.
-          streams.clear();
-          nextPairsRefresh = 0;
-        }
-        historyDrained = false;
-        if (failures === 1) log.warn({ err: describeError(err) }, 'stream consumption failed; retrying with backoff');
-        await sleeper.sleep(backoffDelay(failures, 200, 5000));
-      }
+  /** One round: refresh the streams, re-read our own pending entries, reclaim idle ones, then one blocking read. */
+  async function round(): Promise<number> {
+    const now = Date.now();
+    if (now >= nextPairsRefresh) {
+      await refreshPairs();
+      nextPairsRefresh = now + (deps.pairs === '*' ? pairsRefreshMs : 60_000);
     }
-    // Shutdown: the batches in hand finish their commit and ack (or, if Postgres is down, stay pending for later).
+    if (streams.size === 0) return pairsRefreshMs;
+    if (!historyDrained) {
+      await drain();
+      await readHistory();
+    }
+    if (Date.now() >= nextClaim) {
+      // Commits in flight finish first: a reclaim never races the batches this consumer is storing.
+      await drain();
+      await claimIdle();
+      nextClaim = Date.now() + claimEveryMs;
+    }
+    if (Date.now() >= nextLag) {
+      nextLag = Date.now() + lagRefreshMs;
+      await refreshLagAndConsumers();
+    }
+    if (!loop.active) return 0;
+    await readNew();
+    throwFailure();
+    return 0;
+  }
+
+  async function onRoundError(err: unknown, failures: number): Promise<void> {
+    // Nothing is re-read while a commit of the same entries may still be running.
     await settle();
     failure = undefined;
+    if (!loop.active) return;
+    if (String((err as Error).message).includes('NOGROUP')) {
+      // The stream (and its group) vanished, e.g. Redis restarted without persistence: recreate the groups.
+      streams.clear();
+      nextPairsRefresh = 0;
+    }
+    historyDrained = false;
+    if (failures === 1) log.warn({ err: describeError(err) }, 'stream consumption failed; retrying with backoff');
   }
+
+  const loop = createLoop({
+    round,
+    onError: onRoundError,
+    onRecover: () => log.info('stream consumption resumed'),
+    backoff: { baseMs: 200, maxMs: 5000 },
+    async interrupt() {
+      sleeper.wakeAll();
+      // A blocked XREADGROUP returns at once (as if timed out), so nothing it could have read is left in flight.
+      if (blocked && blockingId !== undefined) await deps.redis.client('UNBLOCK', blockingId).catch(() => undefined);
+    },
+    async finally() {
+      // Shutdown: the batches in hand finish their commit and ack (or, if Postgres is down, stay pending for later).
+      await settle();
+      failure = undefined;
+      if (blocking) {
+        const conn = blocking;
+        blocking = undefined;
+        await conn.quit().catch(() => conn.disconnect());
+      }
+    },
+  });
 
   /** Waits for every commit in flight, whatever their outcome (errors were, or will be, reported by the loop). */
   async function settle(): Promise<void> {
@@ -379,8 +388,7 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
 
   return {
     start() {
-      if (active) return;
-      active = true;
+      if (loop.active) return;
       blocking = deps.redis.duplicate({ connectionName: `${deps.redis.options.connectionName ?? 'tickwatch'}-ingest` });
       let down = false;
       blocking.on('error', (err) => {
@@ -395,22 +403,9 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
           () => (blockingId = undefined),
         );
       });
-      running = run();
+      loop.start();
     },
-    async stop() {
-      if (!active && !running) return;
-      active = false;
-      sleeper.wakeAll();
-      // A blocked XREADGROUP returns at once (as if timed out), so nothing it could have read is left in flight.
-      if (blocked && blockingId !== undefined) await deps.redis.client('UNBLOCK', blockingId).catch(() => undefined);
-      await running;
-      running = undefined;
-      if (blocking) {
-        const conn = blocking;
-        blocking = undefined;
-        await conn.quit().catch(() => conn.disconnect());
-      }
-    },
+    stop: () => loop.stop(),
   };
 }
 
