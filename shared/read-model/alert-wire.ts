@@ -1,5 +1,6 @@
 import { Decimal } from '../contract/decimal';
 import { DIRECTIONS, type Direction } from '../contract/alert';
+import { ALERT_COLUMNS } from './alert-table';
 
 /**
  * The alert as every HTTP interface shows it to a client: `GET /alerts` and `/alerts/{id}` (and the CLI's JSON), the
@@ -37,20 +38,8 @@ export interface WireAlert {
   readonly received_at: string | null;
 }
 
-/** The fields of a wire alert, in the order the API, the CSV header and the OpenAPI document list them. */
-export const WIRE_ALERT_FIELDS = [
-  'id',
-  'bot_id',
-  'pair',
-  'direction',
-  'price',
-  'reference_price',
-  'change_percent',
-  'threshold_percent',
-  'observed_at',
-  'config',
-  'received_at',
-] as const satisfies readonly (keyof WireAlert)[];
+/** The fields of a wire alert, in the order the API, the CSV header and the OpenAPI document list them: the table's columns. */
+export const WIRE_ALERT_FIELDS: readonly (keyof WireAlert)[] = ALERT_COLUMNS;
 
 /** An alert inside the master: the contract message (no receivedAt) or a stored alert (Dates, padded decimals). */
 export interface InternalAlert {
