@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { normaliseCompose, readComposeFile, readEnvFile, type ComposeProject } from './compose-file';
 import { parseServiceAddresses, planFleet, type FleetPlan } from './plan';
+import { parseSpareWorkers } from './worker-pool';
 
 /** The demo's interpolation variables, shared with Docker: `docker compose --env-file fleet/demo.env up`. */
 export const DEMO_ENV_FILE = path.join('fleet', 'demo.env');
@@ -22,6 +23,8 @@ export interface LoadedPlan {
   /** Variables the compose file uses without a default that nobody set (compose substitutes "" and warns). */
   readonly unsetVariables: readonly string[];
   readonly composeFile: string;
+  /** FLEET_SPARE_WORKERS: idle generic workers kept beside one per enabled runtime bot. @defaultValue 1 */
+  readonly spareWorkers: number;
 }
 
 /**
@@ -57,5 +60,5 @@ export function loadFleetPlan(options: LoadPlanOptions): LoadedPlan {
   const profiles = activeProfiles(vars);
   if (options.demo && !profiles.includes('demo')) profiles.push('demo');
   const plan = planFleet(project, { profiles, vars, addresses: parseServiceAddresses(vars('FLEET_SERVICE_ADDRESSES')) });
-  return { plan, project, unsetVariables, composeFile };
+  return { plan, project, unsetVariables, composeFile, spareWorkers: parseSpareWorkers(vars('FLEET_SPARE_WORKERS')) };
 }

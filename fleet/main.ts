@@ -10,9 +10,12 @@ import { ComposeFileError } from './compose-file';
 import { InterpolationError } from './interpolate';
 import { loadFleetPlan, type LoadedPlan } from './load-plan';
 import { createFleetOutput, loadPrettyFormatter } from './output';
-import { PlanError, type FleetPlan } from './plan';
+import { PlanError, type FleetPlan, type ServicePlan } from './plan';
 import { preflight } from './preflight';
 import { createSupervisor, FleetStartError, passthroughEnv } from './supervisor';
+import { createWorkerPool, type WorkerPool } from './worker-pool';
+import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
+import { createRedisKeys } from '../shared/contract/redis-keys';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const USAGE = `usage: npm start [-- --file <compose file>] [-- --dry-run]
@@ -44,19 +47,26 @@ function redactArgs(args: readonly string[]): string[] {
   });
 }
 
-function describePlan(plan: FleetPlan): string {
+function describeService(s: ServicePlan) {
+  return {
+    service: s.name,
+    role: s.role,
+    command: `node --import tsx ${[...s.nodeFlags, s.entry, ...redactArgs(s.args)].join(' ')}`,
+    restart: s.restart,
+    listenPort: s.listenPort,
+    env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, redact(k, v)])),
+  };
+}
+
+function describePlan(plan: FleetPlan, spareWorkers: number): string {
   return JSON.stringify(
     {
       profiles: plan.profiles,
       external: plan.external.map((e) => ({ service: e.name, address: e.ports.map((p) => `${e.host}:${p}`), usedBy: e.usedBy })),
-      services: plan.services.map((s) => ({
-        service: s.name,
-        role: s.role,
-        command: `node --import tsx ${[...s.nodeFlags, s.entry, ...redactArgs(s.args)].join(' ')}`,
-        restart: s.restart,
-        listenPort: s.listenPort,
-        env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, redact(k, v)])),
-      })),
+      services: plan.services.map(describeService),
+      ...(plan.pool
+        ? { pool: { ...describeService(plan.pool), copies: `one per enabled runtime bot + ${spareWorkers} spare(s) (FLEET_SPARE_WORKERS), named pool-1, pool-2, ... (their WORKER_ID)` } }
+        : {}),
     },
     null,
     2,
@@ -84,9 +94,12 @@ async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof
   );
 
   const supervisor = createSupervisor({ plan, root: REPO_ROOT, output, logger, baseEnv: passthroughEnv(process.env) });
+  let pool: { pool: WorkerPool; redis: Redis } | undefined;
   let firstSignalAt: number | undefined;
   const shutdown = async (code: number, reason: string): Promise<never> => {
     logger.info({ reason }, 'stopping the fleet: workers, then the master, then the simulator');
+    await pool?.pool.stop();
+    await closeRedis(pool?.redis);
     const { clean } = await supervisor.stop();
     logger.info({ clean }, 'fleet stopped');
     process.exit(clean ? code : 1);
@@ -117,6 +130,12 @@ async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof
     if (firstSignalAt !== undefined) return awaitSignalShutdown();
     logger.error({ err: describeError(err) }, err instanceof FleetStartError ? err.message : 'could not start the fleet');
     return shutdown(1, 'start failed');
+  }
+  if (plan.pool && firstSignalAt === undefined) {
+    const template = plan.pool;
+    const redis = createRedis(template.env.REDIS_URL ?? 'redis://127.0.0.1:6379', logger, { name: 'fleet-pool' });
+    pool = { pool: createWorkerPool({ template, supervisor, redis, keys: createRedisKeys(template.env.REDIS_KEY_PREFIX ?? ''), spares: loaded.spareWorkers, logger }), redis };
+    pool.pool.start();
   }
   logger.info({ pids: supervisor.pids().length }, 'fleet running; Ctrl-C or SIGTERM stops it');
   await supervisor.allEnded;
@@ -154,7 +173,7 @@ async function main(argv: readonly string[]): Promise<void> {
     throw err;
   }
   if (args['dry-run']) {
-    process.stdout.write(`${describePlan(loaded.plan)}\n`);
+    process.stdout.write(`${describePlan(loaded.plan, loaded.spareWorkers)}\n`);
     return;
   }
 
@@ -162,7 +181,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const output = createFleetOutput({
     stdout: process.stdout,
     stderr: process.stderr,
-    names: ['fleet', ...loaded.plan.services.map((s) => s.name)],
+    names: ['fleet', ...loaded.plan.services.map((s) => s.name), ...(loaded.plan.pool ? ['pool-10'] : [])],
     colour: tty,
     formatJson: tty ? loadPrettyFormatter() : undefined,
   });

@@ -114,6 +114,8 @@ describe('turning docker-compose.yml into local processes', () => {
         TICKER_BASE_URL: 'https://api.uphold.com/v0/ticker',
         FETCH_INTERVAL_MS: '5000',
         PAIR: 'BTC-USD',
+        // Added by the runner: a pinned worker names its compose service.
+        COMPOSE_SERVICE: 'worker-btc-usd',
       });
       expect(service(p, 'worker-eth-usd').env.PAIR).toBe('ETH-USD');
     });
@@ -131,7 +133,7 @@ describe('turning docker-compose.yml into local processes', () => {
 
     it('accepts the list form of environment', () => {
       const p = plan('services:\n  w:\n    image: t\n    command: ["node", "dist/worker/main.js"]\n    environment: ["PAIR=BTC-USD", "LOG_LEVEL"]\n', { LOG_LEVEL: 'debug' });
-      expect(service(p, 'w').env).toEqual({ PAIR: 'BTC-USD', LOG_LEVEL: 'debug' });
+      expect(service(p, 'w').env).toEqual({ PAIR: 'BTC-USD', LOG_LEVEL: 'debug', COMPOSE_SERVICE: 'w' });
     });
   });
 
@@ -211,7 +213,7 @@ describe('turning docker-compose.yml into local processes', () => {
 
     it('honours depends_on between local services over the role order', () => {
       const yaml = `services:
-  w: { image: t, command: ["node", "dist/worker/main.js"] }
+  w: { image: t, command: ["node", "dist/worker/main.js"], environment: { PAIR: BTC-USD } }
   m: { image: t, command: ["node", "dist/master/main.js"], depends_on: [w] }
 `;
       expect(plan(yaml).services.map((s) => s.name)).toEqual(['w', 'm']);
@@ -220,10 +222,42 @@ describe('turning docker-compose.yml into local processes', () => {
     it('refuses a dependency that does not exist, or a cycle', () => {
       expect(() => plan('services:\n  w: { image: t, command: ["node", "dist/worker/main.js"], depends_on: [nope] }\n')).toThrow(/w depends on nope, which is not defined/);
       const cycle = `services:
-  a: { image: t, command: ["node", "dist/worker/main.js"], depends_on: [b] }
-  b: { image: t, command: ["node", "dist/worker/main.js"], depends_on: [a] }
+  a: { image: t, command: ["node", "dist/worker/main.js"], environment: { PAIR: BTC-USD }, depends_on: [b] }
+  b: { image: t, command: ["node", "dist/worker/main.js"], environment: { PAIR: ETH-USD }, depends_on: [a] }
 `;
       expect(() => plan(cycle)).toThrow(/cycle among: a, b/);
+    });
+  });
+
+  describe('generic workers (a worker service without PAIR)', () => {
+    const WITH_POOL = `${FLEET}  worker-pool:
+    <<: *worker
+    environment:
+      <<: *worker-env
+    deploy: { replicas: 2 }
+`;
+
+    it('is the pool template, not one of the processes started in order; its copies get their WORKER_ID when started', () => {
+      const p = plan(WITH_POOL);
+      expect(p.services.map((s) => s.name)).not.toContain('worker-pool');
+      expect(p.pool).toMatchObject({ name: 'worker-pool', role: 'worker', entry: 'worker/main.ts', restart: { mode: 'unless-stopped' } });
+      expect(p.pool?.env).toEqual({ REDIS_URL: 'redis://127.0.0.1:6379', TICKER_BASE_URL: 'https://api.uphold.com/v0/ticker', FETCH_INTERVAL_MS: '5000' });
+      expect(p.external.find((e) => e.name === 'redis')?.usedBy).toContain('worker-pool');
+      expect(plan(FLEET).pool).toBeUndefined();
+    });
+
+    it('keeps a COMPOSE_SERVICE the compose file sets, and gives none to the pool', () => {
+      const yaml = 'services:\n  w:\n    image: t\n    command: ["node", "dist/worker/main.js"]\n    environment: { PAIR: BTC-USD, COMPOSE_SERVICE: pairs }\n';
+      expect(service(plan(yaml), 'w').env.COMPOSE_SERVICE).toBe('pairs');
+      expect(plan(WITH_POOL).pool?.env).not.toHaveProperty('COMPOSE_SERVICE');
+      expect(service(plan(FLEET), 'master').env).not.toHaveProperty('COMPOSE_SERVICE');
+    });
+
+    it('refuses two pools, naming both', () => {
+      const two = `${WITH_POOL}  worker-pool-2:
+    <<: *worker
+`;
+      expect(() => plan(two)).toThrow(/^services worker-pool and worker-pool-2 are both generic worker pools \(workers without PAIR\); declare one$/);
     });
   });
 

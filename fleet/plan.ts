@@ -13,7 +13,16 @@ export interface FleetPlan {
   readonly external: readonly ExternalService[];
   /** Active profiles. */
   readonly profiles: readonly string[];
+  /**
+   * The generic-worker service (a worker without PAIR, `worker-pool` in docker-compose.yml), if the file declares one. The
+   * runner does not start it as one process: it starts as many copies (`pool-1`, `pool-2`, ...) as there are enabled
+   * runtime bots plus the spares, each with its own WORKER_ID, and adds or stops copies as bots come and go.
+   */
+  readonly pool?: ServicePlan;
 }
+
+/** The variable a pinned (PAIR) worker names its compose service with; the runner sets it to the service name when unset. */
+export const COMPOSE_SERVICE_VARIABLE = 'COMPOSE_SERVICE';
 
 export interface ServicePlan {
   readonly name: string;
@@ -178,6 +187,9 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
       env[name] = localised.value;
     }
 
+    // A pinned worker names its compose service, so its bot shows which service owns it.
+    if (local.role.role === 'worker' && (env.PAIR ?? '') !== '' && env[COMPOSE_SERVICE_VARIABLE] === undefined) env[COMPOSE_SERVICE_VARIABLE] = service.name;
+
     let listenPort: number | undefined;
     const portVariable = local.role.listenPortVariable;
     if (portVariable !== undefined && env[portVariable] !== undefined) {
@@ -216,6 +228,12 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
     });
   });
 
+  // A worker without PAIR is a generic worker: the pool's template rather than one process.
+  const pools = locals.filter((l) => l.role === 'worker' && (l.env.PAIR ?? '') === '');
+  if (pools.length > 1) throw new PlanError(`services ${pools.map((p) => p.name).join(' and ')} are both generic worker pools (workers without PAIR); declare one`);
+  const pool = pools[0];
+  if (pool) locals.splice(locals.indexOf(pool), 1);
+
   const localNames = new Set(locals.map((l) => l.name));
   for (const l of locals) {
     for (const w of l.waitsFor) {
@@ -247,8 +265,10 @@ export function planFleet(project: ComposeProject, options: PlanOptions): FleetP
     pending.splice(pending.indexOf(next), 1);
   }
 
+  const strip = ({ dependsOn: _d, order: _o, ...plan }: (typeof locals)[number]): ServicePlan => Object.freeze(plan);
   return Object.freeze({
-    services: ordered.map(({ dependsOn: _d, order: _o, ...plan }) => Object.freeze(plan)),
+    services: ordered.map(strip),
+    ...(pool ? { pool: strip(pool) } : {}),
     external: [...externals.values()].map((e) =>
       Object.freeze({ name: e.service.name, image: e.service.image, host: e.host ?? options.addresses?.[e.service.name]?.host ?? localHost, ports: [...e.ports].sort((a, b) => a - b), usedBy: [...e.usedBy].sort() }),
     ),

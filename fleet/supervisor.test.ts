@@ -141,6 +141,30 @@ describe('the fleet supervisor', () => {
     expect(isAlive(pid!)).toBe(false);
   });
 
+  it('runs services added while the fleet runs; one removed stops without a restart, the rest stop with their role group', async () => {
+    const fleet = run([svc('master', 'master', 'serve'), svc('worker-a', 'worker', 'serve')]);
+    await fleet.supervisor.start();
+    expect(fleet.supervisor.addService(svc('pool-1', 'worker', 'serve'))).toBe(true);
+    expect(fleet.supervisor.addService(svc('pool-2', 'worker', 'serve'))).toBe(true);
+    expect(() => fleet.supervisor.addService(svc('pool-1', 'worker', 'serve'))).toThrow('a service named pool-1 already runs');
+    await waitFor('all ready', () => ['master', 'worker-a', 'pool-1', 'pool-2'].every((n) => fleet.stdout().includes(`ready ${n}`)));
+    expect(fleet.supervisor.pids()).toHaveLength(4);
+
+    // Removing it is no failure: its unless-stopped policy does not bring it back.
+    expect(await fleet.supervisor.removeService('pool-1')).toBe(true);
+    expect(fleet.stdout()).toContain('stopped pool-1');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fleet.stdout().match(/ready pool-1/g)).toHaveLength(1);
+    expect(fleet.supervisor.pids()).toHaveLength(3);
+
+    expect(await fleet.supervisor.stop()).toEqual({ clean: true });
+    const text = fleet.stdout();
+    expect(text.indexOf('stopped pool-2')).toBeGreaterThan(0);
+    expect(text.indexOf('stopped pool-2')).toBeLessThan(text.indexOf('stopping master'));
+    expect(fleet.supervisor.addService(svc('pool-3', 'worker', 'serve'))).toBe(false);
+    expect(fleet.supervisor.pids()).toEqual([]);
+  });
+
   it("stops a service's own child processes with it (the whole process group)", async () => {
     const fleet = run([svc('master', 'master', 'parent')]);
     await fleet.supervisor.start();

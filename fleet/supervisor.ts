@@ -26,6 +26,14 @@ export interface Supervisor {
   readonly allEnded: Promise<void>;
   /** Process ids of the children alive now. */
   pids(): number[];
+  /**
+   * Starts one more long-running service now (a copy of the generic worker), restarted per its policy like the others and
+   * stopped with its role's group. False, and nothing started, once `stop()` was called.
+   * @throws Error if a service of that name already runs.
+   */
+  addService(service: ServicePlan): boolean;
+  /** Stops a service `addService` started (SIGTERM, SIGKILL after its grace period) and forgets it. False if it had to be killed. */
+  removeService(name: string): Promise<boolean>;
 }
 
 export interface SupervisorDeps {
@@ -85,6 +93,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     let exit: Promise<void> | undefined;
     let restartTimer: NodeJS.Timeout | undefined;
     let attempts = 0;
+    // Set once this unit is told to stop (alone, by removeService, or with the fleet): its exit is then no failure.
+    let ending = false;
     let settle!: { resolve: () => void; reject: (err: Error) => void };
     const outcome = new Promise<void>((resolve, reject) => {
       settle = { resolve, reject };
@@ -104,7 +114,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     };
 
     const start = () => {
-      if (stopping) return;
+      if (stopping || ending) return;
       const startedAt = Date.now();
       const stdout = deps.output.lineWriter(service.name, 'stdout');
       const stderr = deps.output.lineWriter(service.name, 'stderr');
@@ -133,7 +143,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     };
 
     const onExit = (code: number | null, signal: string | null, ranForMs: number) => {
-      if (stopping) return;
+      if (stopping || ending) return;
       if (service.oneShot && code === 0) {
         log.info('completed');
         settle.resolve();
@@ -161,6 +171,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       start,
       outcome,
       async stop() {
+        ending = true;
         clearTimeout(restartTimer);
         if (!alive() || !exit) return true;
         let forced = false;
@@ -209,7 +220,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         // One-shot services still running (e.g. migrate when Ctrl-C comes early) stop first.
         const oneShots = [...units.values()].filter((u) => u.service.oneShot);
         for (const result of await Promise.all(oneShots.map((u) => u.stop()))) clean &&= result;
-        for (const group of stopGroups(deps.plan)) {
+        // Added services (the generic workers) are in `units` too, so they stop with their role's group.
+        for (const group of stopGroups({ services: [...units.values()].map((u) => u.service), external: [], profiles: [] })) {
           const results = await Promise.all(group.map((s) => (units.get(s.name) as Unit).stop()));
           clean &&= results.every(Boolean);
         }
@@ -224,5 +236,21 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     },
     allEnded: Promise.all(longRunning.map((u) => u.outcome)).then(() => undefined),
     pids: () => [...units.values()].map((u) => u.pid()).filter((p): p is number => p !== undefined),
+    addService(service) {
+      if (stopping) return false;
+      if (units.has(service.name)) throw new Error(`a service named ${service.name} already runs`);
+      const unit = createUnit(service);
+      units.set(service.name, unit);
+      unit.start();
+      return true;
+    },
+    async removeService(name) {
+      const unit = units.get(name);
+      if (!unit) return true;
+      const clean = await unit.stop();
+      // stop() may have taken this unit over meanwhile; it then stops it itself.
+      if (!stopping) units.delete(name);
+      return clean;
+    },
   };
 }
