@@ -20,6 +20,8 @@ import { createOutbox, outboxTargets } from './notify/outbox';
 import { createPubSubConsumer } from './ingest/pubsub-consumer';
 import { createStreamConsumer } from './ingest/stream-consumer';
 import { createWebhookNotifier } from './notify/webhook-notifier';
+import { createBotsReconciler } from './bots/bots-reconciler';
+import { createBotsRepository } from '../shared/read-model/bots-repository';
 
 /** Knobs tests turn to make time pass faster; production uses the defaults. */
 export interface MasterTuning {
@@ -152,6 +154,13 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       await consumer.start();
     }
 
+    // Desired state of the runtime bots: the reconcile loop keeps the Redis mirror on the table and records compose bots
+    // from their heartbeats. Stopped after the HTTP server (which calls it after each change), before Postgres and Redis.
+    const botsRepository = createBotsRepository(db);
+    const botsReconciler = createBotsReconciler({ db, redis, keys, repository: botsRepository, logger, periodMs: config.botsReconcileMs });
+    botsReconciler.start();
+    lifecycle.add('bots reconcile', () => botsReconciler.stop());
+
     // The API's own pool, with a statement timeout: however many heavy queries clients send, they wait for these
     // connections and are cancelled past the timeout, while ingest and delivery keep theirs.
     const apiDb = createDb(config.databaseUrl, {
@@ -168,6 +177,9 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       metrics,
       logger,
       apiToken: config.api.token,
+      apiTokens: config.api.tokens,
+      botsRepository: createBotsRepository(apiDb),
+      afterBotChange: (botId) => botsReconciler.afterChange(botId),
       eventsMaxClients: config.api.eventsMaxClients,
       csvMaxConcurrent: config.api.csvMaxConcurrent,
       csvTimeoutMs: config.api.csvTimeoutMs,
@@ -175,11 +187,11 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
     });
     lifecycle.add('http server', () => api.close());
     await api.listen({ host: config.api.host, port: config.api.port });
-    if (!config.api.token && !isLoopbackHost(config.api.host)) {
+    if (config.api.tokens.length === 0 && !isLoopbackHost(config.api.host)) {
       // Only reachable with API_ALLOW_ANONYMOUS=true (loadMasterConfig refuses it otherwise): say so on every start.
       logger.warn(
         { host: config.api.host, port: config.api.port },
-        `API_ALLOW_ANONYMOUS=true: the API and dashboard on ${config.api.host}:${config.api.port} answer anyone who can reach them, with no token`,
+        `API_ALLOW_ANONYMOUS=true: the API and dashboard on ${config.api.host}:${config.api.port} answer anyone who can reach them, with no token (reads only: a change needs a loopback peer or an operator token)`,
       );
     }
     const address = api.server.address() as AddressInfo;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isLoopbackHost, type ApiScope, type ApiTokenEntry } from '../../shared/config/master-config';
 import type { EventTickets } from './event-tickets';
 
 /**
@@ -15,16 +16,45 @@ import type { EventTickets } from './event-tickets';
  * `windowMs` every request from that address that presents a credential answers 429 until the window ends, the right
  * token included (otherwise the limit would still tell a guesser which guess was right). A request with no credential at
  * all is not counted: it tries nothing, and a page that has not asked for the token yet sends several at once.
+ *
+ * Roles: every accepted token has a name and a scope (API_TOKENS; API_TOKEN is the operator token named `operator`).
+ * The caller (`request.caller`, `{ name, scope }`) is resolved before any route runs. Analysts read everything; a write
+ * (POST, PUT, PATCH, DELETE, except `POST /events/ticket`, which only opens the live feed) needs the operator scope and
+ * is refused with 403 before the route runs, so it changes nothing. With no token configured (the master allows that
+ * only on loopback or with API_ALLOW_ANONYMOUS), callers act as `anonymous`: operator from a loopback peer, analyst from
+ * anywhere else, so a request from beyond this machine never changes anything without an operator token. Token names
+ * appear in logs and the audit; token values never do.
  */
 
 /** Routes anyone may call: liveness/readiness probes, and the dashboard's static page and assets (no data in them). */
 const PUBLIC_ROUTES = new Set(['/health', '/ready', '/']);
 /** The live feed, authenticated by ticket. */
 const TICKET_ROUTE = '/events';
+/** POST that reads: it hands out a live-feed ticket. */
+const READ_POSTS = new Set(['/events/ticket']);
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Who is calling: a token's name and scope, or `anonymous` when no token is configured. */
+export interface Caller {
+  readonly name: string;
+  readonly scope: ApiScope;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller; null on public routes when tokens are configured. */
+    caller: Caller | null;
+  }
+}
+
+/** The actor recorded for anonymous callers. */
+export const ANONYMOUS = 'anonymous';
 
 export interface AuthOptions {
-  /** When undefined or empty, authentication is off. */
+  /** API_TOKEN: one operator token named `operator`. */
   readonly token?: string;
+  /** Named tokens with scopes (the master passes API_TOKENS plus API_TOKEN here). When both are empty, authentication is off. */
+  readonly tokens?: readonly ApiTokenEntry[];
   /** Where `/events` tickets are taken from. */
   readonly tickets: EventTickets;
   /** Failed attempts per address per window before it is refused. @defaultValue 10 */
@@ -45,6 +75,11 @@ export function isPublicRoute(routeUrl: string | undefined): boolean {
   return PUBLIC_ROUTES.has(routeUrl) || routeUrl === '/dashboard' || routeUrl.startsWith('/dashboard/');
 }
 
+/** True when the request would change something, so it needs the operator scope. */
+export function isWrite(req: FastifyRequest): boolean {
+  return WRITE_METHODS.has(req.method) && !(req.method === 'POST' && READ_POSTS.has(req.routeOptions.url ?? ''));
+}
+
 function bearer(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;
   if (typeof header !== 'string') return undefined;
@@ -60,13 +95,36 @@ function unauthorized(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(401).header('www-authenticate', 'Bearer realm="tickwatch"').send({ error: 'unauthorized', message });
 }
 
+function forbidden(reply: FastifyReply): FastifyReply {
+  return reply.code(403).send({ error: 'forbidden', message: 'needs the operator scope', required_scope: 'operator' });
+}
+
+/** Every accepted token: `tokens`, plus `token` as `operator` unless a named entry already carries it. */
+function acceptedTokens(options: AuthOptions): { name: string; scope: ApiScope; digest: Buffer }[] {
+  const entries = [...(options.tokens ?? [])].map((t) => ({ name: t.name, scope: t.scope, token: t.token }));
+  if (options.token && !entries.some((e) => e.token === options.token)) entries.push({ name: 'operator', scope: 'operator', token: options.token });
+  return entries.map((e) => ({ name: e.name, scope: e.scope, digest: digest(e.token) }));
+}
+
 /**
- * Registers the token check (an `onRequest` hook) and its failed-attempt limit on `app`. Does nothing when no token is
- * configured.
+ * Registers the caller resolution and scope check (an `onRequest` hook) and, when tokens are configured, the token
+ * check and its failed-attempt limit on `app`.
  */
 export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
-  if (!options.token) return;
-  const expected = digest(options.token);
+  app.decorateRequest('caller', null);
+  const tokens = acceptedTokens(options);
+  if (tokens.length === 0) {
+    app.addHook('onRequest', async (req, reply) => {
+      const loopback = isLoopbackHost(req.ip);
+      req.caller = { name: ANONYMOUS, scope: loopback ? 'operator' : 'analyst' };
+      if (isWrite(req) && !loopback) {
+        req.log.warn({ ip: req.ip, route: req.routeOptions.url ?? null, method: req.method }, 'refused an anonymous write from beyond loopback');
+        return forbidden(reply);
+      }
+    });
+    return;
+  }
+
   const maxFailures = options.maxFailures ?? 10;
   const windowMs = options.windowMs ?? 60_000;
   await app.register(rateLimit, { global: false });
@@ -88,6 +146,13 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       req.log.warn({ ip: req.ip, maxFailures, windowMs }, 'too many failed authentication attempts; refusing this address for the rest of the window');
     }
     return unauthorized(reply, message);
+  };
+
+  /** The token `credential` is, compared with every accepted token in constant time each. */
+  const match = (credential: string): Caller | null => {
+    let found: Caller | null = null;
+    for (const t of tokens) if (tokenMatches(credential, t.digest) && found === null) found = { name: t.name, scope: t.scope };
+    return found;
   };
 
   app.addHook('onRequest', async (req, reply) => {
@@ -116,7 +181,12 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       if (await options.tickets.consume(credential)) return;
       return refuse(req, reply, 'invalid ticket', 'invalid, used or expired ticket: POST /events/ticket for a new one');
     }
-    if (tokenMatches(credential, expected)) return;
-    return refuse(req, reply, 'invalid token', 'invalid token');
+    const caller = match(credential);
+    if (!caller) return refuse(req, reply, 'invalid token', 'invalid token');
+    req.caller = caller;
+    if (isWrite(req) && caller.scope !== 'operator') {
+      req.log.warn({ caller: caller.name, scope: caller.scope, route: route ?? null, method: req.method }, 'refused a write without the operator scope');
+      return forbidden(reply);
+    }
   });
 }

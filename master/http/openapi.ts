@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import { DIRECTIONS } from '../../shared/contract/alert';
+import { BOT_ID_RE, DIRECTIONS, PRICE_FIELDS, REFERENCE_MODES } from '../../shared/contract/alert';
 import { BOT_STATUSES } from '../../shared/contract/fleet-status';
 import { WIRE_ALERT_SCHEMA } from '../../shared/read-model/alert-wire';
 import { MAX_PAIRS, PARAMS, type ParamName, type ParamSpec } from '../../shared/read-model/query-params';
@@ -100,6 +100,7 @@ export const TIMESERIES_SCHEMA = {
 const FLEET_BOT_FIELDS = [
   'bot_id', 'pair', 'status', 'stale', 'last_price', 'last_fetch_at', 'last_price_at', 'reference_price', 'consecutive_errors', 'last_error',
   'started_at', 'heartbeat_at', 'ttl_ms', 'rate_limited', 'effective_interval_ms', 'alerts_published', 'alerts_dropped', 'alerts_queued', 'config',
+  'worker_id', 'source', 'service', 'bot_version',
 ] as const;
 
 export const FLEET_SCHEMA = {
@@ -130,6 +131,10 @@ export const FLEET_SCHEMA = {
           alerts_dropped: { type: 'integer' },
           alerts_queued: { type: 'integer' },
           config: { type: 'object', additionalProperties: true, description: "the bot's settings, exactly as its heartbeat carried them (camelCase keys)" },
+          worker_id: { type: ['string', 'null'], description: 'the worker process (WORKER_ID) that wrote the heartbeat' },
+          source: { type: ['string', 'null'], enum: ['compose', 'api', null], description: 'compose: declared in docker-compose.yml (PAIR); api: a runtime bot held through a lease' },
+          service: { type: ['string', 'null'], description: "the compose service of the bot's worker, when it has one" },
+          bot_version: { type: ['integer', 'null'], description: "a runtime bot's settings version the worker applies" },
         },
         required: [...FLEET_BOT_FIELDS],
       },
@@ -169,6 +174,94 @@ export const ERROR_RESPONSES = {
     description:
       'Retry later: `query_timeout` (the query ran past API_STATEMENT_TIMEOUT_MS), `too_many_exports` (CSV_MAX_CONCURRENT exports are streaming; see Retry-After), or `unavailable` (Postgres or Redis unreachable).',
   },
+} as const;
+
+/** 403: the caller's token lacks the scope the request needs. */
+export const FORBIDDEN_SCHEMA = {
+  type: 'object',
+  description: 'The token is valid but its scope does not allow this request (writes need the operator scope).',
+  properties: { error: { type: 'string', const: 'forbidden' }, message: { type: 'string' }, required_scope: { type: 'string', enum: ['operator'] } },
+  required: ['error', 'message', 'required_scope'],
+} as const;
+
+/** Answers of every write route besides ERROR_RESPONSES. */
+export const WRITE_ERROR_RESPONSES = { 403: FORBIDDEN_SCHEMA } as const;
+
+const botSettingProperties = {
+  pair: { type: 'string', maxLength: 40, description: 'currency pair as Uphold names it, e.g. BTC-USD (case-insensitive on input)' },
+  interval_ms: { type: 'integer', minimum: 100, maximum: 86_400_000, description: 'time between polls (ms)' },
+  threshold_percent: { type: 'string', pattern: '^\\d{1,6}(\\.\\d{1,18})?$', description: 'alert when the price moves at least this percent (exact decimal, 0 < x <= 1000)' },
+  price_field: { type: 'string', enum: [...PRICE_FIELDS] },
+  reference_mode: { type: 'string', enum: [...REFERENCE_MODES] },
+} as const;
+
+/** A bot in the `bots` table: desired state of a runtime bot, or a compose-declared bot as its heartbeat reports it. */
+export const BOT_SCHEMA = {
+  type: 'object',
+  properties: {
+    bot_id: { type: 'string' },
+    ...botSettingProperties,
+    enabled: { type: 'boolean', description: 'false: paused (no worker polls it)' },
+    source: { type: 'string', enum: ['api', 'compose'], description: 'api: a runtime bot the API owns; compose: declared in docker-compose.yml (read-only here)' },
+    service: { type: ['string', 'null'], description: 'the compose service declaring a compose bot' },
+    version: { type: 'integer', minimum: 1, description: 'grows by one on every change; alerts carry it' },
+    created_at: time('when the bot was created'),
+    updated_at: time('last change'),
+    created_by: { type: 'string', description: 'actor: a token name, cli:<user>, compose:<service> or anonymous' },
+    updated_by: { type: 'string' },
+  },
+  required: ['bot_id', 'pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'enabled', 'source', 'service', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'],
+} as const;
+
+const jsonThreshold = { ...botSettingProperties.threshold_percent, type: ['string', 'number'] };
+
+/** POST /bots body. Checked again by the worker's own config schemas (shared/read-model/bot-settings.ts). */
+export const BOT_CREATE_BODY_SCHEMA = {
+  type: 'object',
+  properties: {
+    ...botSettingProperties,
+    threshold_percent: { ...jsonThreshold, default: '0.01' },
+    bot_id: { type: 'string', pattern: BOT_ID_RE.source, description: 'defaults to the pair' },
+    interval_ms: { ...botSettingProperties.interval_ms, default: 5000 },
+    price_field: { ...botSettingProperties.price_field, default: 'ask' },
+    reference_mode: { ...botSettingProperties.reference_mode, default: 'last-alert' },
+  },
+  required: ['pair'],
+  additionalProperties: false,
+} as const;
+
+/** PATCH /bots/{bot_id} body: any setting, and `enabled`. */
+export const BOT_PATCH_BODY_SCHEMA = {
+  type: 'object',
+  properties: { ...botSettingProperties, threshold_percent: jsonThreshold, enabled: { type: 'boolean' } },
+  minProperties: 1,
+  additionalProperties: false,
+} as const;
+
+export const BOT_ID_PARAMS_SCHEMA = {
+  type: 'object',
+  properties: { bot_id: { type: 'string', pattern: BOT_ID_RE.source } },
+  required: ['bot_id'],
+} as const;
+
+/** Who holds a runtime bot's lease, or null. */
+export const BOT_HOLDER_SCHEMA = {
+  type: ['object', 'null'],
+  properties: { worker_id: { type: 'string' }, generation: { type: 'integer', description: 'the lease generation (fencing token)' }, ttl_ms: { type: 'integer' } },
+  required: ['worker_id', 'generation', 'ttl_ms'],
+} as const;
+
+export const AUDIT_ITEM_SCHEMA = {
+  type: 'object',
+  properties: {
+    at: time('when the change committed'),
+    actor: { type: 'string', description: 'a token name, cli:<user>, compose:<service> or anonymous (never a token)' },
+    action: { type: 'string', enum: ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync'] },
+    bot_id: { type: 'string' },
+    before: { anyOf: [BOT_SCHEMA, { type: 'null' }], description: 'the bot before the change (null for a create)' },
+    after: { anyOf: [BOT_SCHEMA, { type: 'null' }], description: 'the bot after the change (null for a delete)' },
+  },
+  required: ['at', 'actor', 'action', 'bot_id', 'before', 'after'],
 } as const;
 
 /** Registers the document generator and the UI. Must run before the routes are registered (it collects them). */

@@ -15,6 +15,11 @@ import { createHttpMetricsHook } from './http-metrics';
 import { registerOpenApi } from './openapi';
 import { API_AJV_OPTIONS, isValidationError, requestBadRequest, validationBadRequest } from './validation';
 import { alertRoutes } from './routes/alerts';
+import { auditRoutes } from './routes/audit';
+import { botRoutes } from './routes/bots';
+import { createBotsRepository, type BotsRepository } from '../../shared/read-model/bots-repository';
+import { announceBotChange, reconcileDesiredBots } from '../../shared/read-model/bots-mirror';
+import type { ApiTokenEntry } from '../../shared/config/master-config';
 import { fleetRoutes } from './routes/fleet';
 import { statsRoutes } from './routes/stats';
 import { systemRoutes } from './routes/system';
@@ -30,6 +35,15 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** When set, every endpoint but /health and /ready needs `Authorization: Bearer <token>`. */
   readonly apiToken?: string;
+  /** Named tokens with scopes (API_TOKENS); with apiToken, the accepted tokens. */
+  readonly apiTokens?: readonly ApiTokenEntry[];
+  /** The bots table; created over `db` when absent. */
+  readonly botsRepository?: BotsRepository;
+  /**
+   * Runs after each committed bot change: rewrites the Redis mirror and announces the bot id (the master passes its
+   * reconciler's). @defaultValue a mirror rewrite and announcement over `db` and `redis`, errors logged
+   */
+  readonly afterBotChange?: (botId: string) => Promise<void>;
   /** Wrong tokens or tickets one address may present per window before it gets 429 (see auth.ts). @defaultValue 10 */
   readonly authMaxFailures?: number;
   /** @defaultValue 60000 */
@@ -108,7 +122,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // Headers first, so every answer carries them, the auth hook's 401 and 429 included.
   await registerSecurityHeaders(app);
   const eventTickets = createEventTickets({ redis: deps.redis, keys: deps.keys, ttlMs: deps.eventsTicketTtlMs, now });
-  await registerAuth(app, { token: deps.apiToken, tickets: eventTickets, maxFailures: deps.authMaxFailures, windowMs: deps.authFailureWindowMs });
+  await registerAuth(app, { token: deps.apiToken, tokens: deps.apiTokens, tickets: eventTickets, maxFailures: deps.authMaxFailures, windowMs: deps.authFailureWindowMs });
   app.addHook('onResponse', createHttpMetricsHook(deps.metrics));
 
   await registerOpenApi(app);
@@ -118,6 +132,19 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     await api.register(alertRoutes, { queries, now, csvMaxConcurrent: deps.csvMaxConcurrent, csvTimeoutMs: deps.csvTimeoutMs });
     await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });
     await api.register(fleetRoutes, { redis: deps.redis, keys: deps.keys, now, retentionMs: deps.fleetRetentionMs });
+    const botsRepository = deps.botsRepository ?? createBotsRepository(deps.db);
+    const afterBotChange =
+      deps.afterBotChange ??
+      (async (botId: string) => {
+        try {
+          await reconcileDesiredBots(deps.db, deps.redis, deps.keys);
+          await announceBotChange(deps.redis, deps.keys, botId);
+        } catch (err) {
+          app.log.warn({ botId, err: describeError(err) }, 'bots mirror not rewritten after a change');
+        }
+      });
+    await api.register(botRoutes, { repository: botsRepository, redis: deps.redis, keys: deps.keys, now, afterChange: afterBotChange });
+    await api.register(auditRoutes, { repository: botsRepository });
   });
   await app.register(dashboardPlugin, { ...deps, eventTickets, sseMaxClients: deps.eventsMaxClients });
 

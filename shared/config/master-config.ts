@@ -24,6 +24,59 @@ export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
 
 const EMAIL_RE = /^[^\s@,<>]+@[^\s@,<>]+$/;
 
+/** What an API token may do: analysts read everything, operators also change bots (and the fleet). */
+export const API_SCOPES = ['analyst', 'operator'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+
+/** One API token. `token` is not enumerable and `toJSON` leaves it out, so logging a config never prints it. */
+export interface ApiTokenEntry {
+  /** Shown as the actor in the audit and in logs. */
+  readonly name: string;
+  readonly scope: ApiScope;
+  readonly token: string;
+}
+
+const TOKEN_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const TOKEN_VALUE_RE = /^[^\s,]{16,512}$/;
+
+function tokenEntry(name: string, scope: ApiScope, token: string): ApiTokenEntry {
+  const entry = { name, scope, toJSON: () => ({ name, scope }) };
+  Object.defineProperty(entry, 'token', { value: token, enumerable: false });
+  return Object.freeze(entry) as unknown as ApiTokenEntry;
+}
+
+/**
+ * Parses API_TOKENS (`name:scope:token,...`). A refusal names the entry by position and name, never its token (the
+ * loader shows the variable's value as hidden).
+ */
+function apiTokensVar(): z.ZodType<ApiTokenEntry[], string> {
+  return z.string().transform((s, ctx) => {
+    const fail = (message: string) => {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    };
+    const entries: ApiTokenEntry[] = [];
+    const parts = s.split(',').map((x) => x.trim()).filter(Boolean);
+    if (parts.length === 0) return fail('a comma-separated list of name:scope:token');
+    for (const [i, part] of parts.entries()) {
+      const at = `entry ${i + 1}`;
+      const first = part.indexOf(':');
+      const second = first < 0 ? -1 : part.indexOf(':', first + 1);
+      if (second < 0) return fail(`name:scope:token in ${at} (it has no two ":" separators)`);
+      const name = part.slice(0, first);
+      const scope = part.slice(first + 1, second);
+      const token = part.slice(second + 1);
+      if (!TOKEN_NAME_RE.test(name)) return fail(`a name of 1-64 letters, digits, ".", "_", "-" in ${at}`);
+      if (!(API_SCOPES as readonly string[]).includes(scope)) return fail(`scope analyst or operator in ${at} (name ${name})`);
+      if (!TOKEN_VALUE_RE.test(token)) return fail(`a token of at least 16 characters, no spaces or commas, in ${at} (name ${name})`);
+      if (entries.some((e) => e.name === name)) return fail(`unique names: ${at} repeats the name ${name}`);
+      if (entries.some((e) => e.token === token)) return fail(`a different token for each name: ${at} (name ${name}) repeats another entry's token`);
+      entries.push(tokenEntry(name, scope as ApiScope, token));
+    }
+    return entries;
+  }) as unknown as z.ZodType<ApiTokenEntry[], string>;
+}
+
 /** The variables the database tools (migrate, CLI) need. */
 export const DATABASE_VARIABLES = {
   DATABASE_URL: { schema: urlVar(['postgres:', 'postgresql:']), default: DEFAULT_DATABASE_URL, doc: 'PostgreSQL connection URL' },
@@ -100,7 +153,18 @@ export const MASTER_VARIABLES = {
     schema: stringVar(/^\S{16,512}$/, 'at least 16 characters, no spaces'),
     optional: true,
     secret: true,
-    doc: 'when set, every endpoint but /health, /ready and the dashboard page needs Authorization: Bearer <token>',
+    doc: 'when set, every endpoint but /health, /ready and the dashboard page needs Authorization: Bearer <token>; it is an operator token named operator',
+  },
+  API_TOKENS: {
+    schema: apiTokensVar(),
+    optional: true,
+    secret: true,
+    doc: 'named tokens with scopes, name:scope:token,... (scope analyst: read everything; operator: also add, change and remove bots); each token 16+ characters, names unique',
+  },
+  BOTS_RECONCILE_MS: {
+    schema: integerVar(100, 600_000),
+    default: '2000',
+    doc: "how often the master rewrites the Redis mirror of the bots table and records compose bots from their heartbeats, in milliseconds (every change also rewrites it at once)",
   },
   API_DB_POOL_MAX: { schema: integerVar(1, 100), default: '5', doc: 'Postgres connections of the HTTP API and dashboard (a pool of their own: ingest and notifications never wait behind queries)' },
   API_STATEMENT_TIMEOUT_MS: {
@@ -168,6 +232,11 @@ export interface MasterConfig {
     /** @defaultValue 8080 */
     readonly port: number;
     readonly token?: string;
+    /**
+     * Every accepted token: API_TOKENS, plus API_TOKEN as the operator token named `operator`. Empty: no token is
+     * configured and callers act as `anonymous` (operator from loopback only). @defaultValue []
+     */
+    readonly tokens: readonly ApiTokenEntry[];
     /** Serve without a token beyond loopback (an explicit choice; the master logs a warning). @defaultValue false */
     readonly allowAnonymous: boolean;
     /** Open /events connections one master serves. @defaultValue 100 */
@@ -183,6 +252,8 @@ export interface MasterConfig {
     /** A stopped or expired bot leaves the fleet once its last heartbeat is this old (ms). @defaultValue 86400000 (24h) */
     readonly fleetRetentionMs: number;
   };
+  /** Period of the bots mirror's reconcile loop (ms). @defaultValue 2000 */
+  readonly botsReconcileMs: number;
   /** @defaultValue 15000 */
   readonly shutdownTimeoutMs: number;
   readonly redisUrl: string;
@@ -209,9 +280,15 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
   if (wantsEmail && !v.SMTP_URL) problems.push('SMTP_URL is required when NOTIFY includes email');
   if (wantsEmail && !v.MAIL_TO) problems.push('MAIL_TO is required when NOTIFY includes email');
   if (wantsWebhook && !v.WEBHOOK_URL) problems.push('WEBHOOK_URL is required when NOTIFY includes webhook');
-  if (!isLoopbackHost(v.API_HOST) && !v.API_TOKEN && !v.API_ALLOW_ANONYMOUS) {
+  const tokens: ApiTokenEntry[] = [...(v.API_TOKENS ?? [])];
+  if (v.API_TOKEN) {
+    if (tokens.some((t) => t.name === 'operator')) problems.push('API_TOKENS names a token operator, the name API_TOKEN already has: rename that entry');
+    else if (tokens.some((t) => t.token === v.API_TOKEN)) problems.push('API_TOKENS repeats the value of API_TOKEN: give each name its own token');
+    else tokens.push(tokenEntry('operator', 'operator', v.API_TOKEN));
+  }
+  if (!isLoopbackHost(v.API_HOST) && tokens.length === 0 && !v.API_ALLOW_ANONYMOUS) {
     problems.push(
-      `API_HOST=${v.API_HOST} serves the API beyond this machine without API_TOKEN: set API_TOKEN (16+ characters), or API_HOST=127.0.0.1, or API_ALLOW_ANONYMOUS=true to let anyone who reaches it in`,
+      `API_HOST=${v.API_HOST} serves the API beyond this machine without API_TOKEN: set API_TOKEN (16+ characters), or API_HOST=127.0.0.1, or API_ALLOW_ANONYMOUS=true to let anyone who reaches it in (named tokens in API_TOKENS count as well)`,
     );
   }
   crossCheck(problems);
@@ -234,6 +311,7 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
       host: v.API_HOST,
       port: v.API_PORT,
       token: v.API_TOKEN,
+      tokens: Object.freeze(tokens),
       allowAnonymous: v.API_ALLOW_ANONYMOUS,
       eventsMaxClients: v.EVENTS_MAX_CLIENTS,
       dbPoolMax: v.API_DB_POOL_MAX,
@@ -242,6 +320,7 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
       csvTimeoutMs: v.CSV_TIMEOUT_MS,
       fleetRetentionMs: v.FLEET_RETENTION,
     },
+    botsReconcileMs: v.BOTS_RECONCILE_MS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     redisUrl: v.REDIS_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX ?? '',

@@ -1,0 +1,117 @@
+import type { Knex } from '../../shared/platform/db';
+import { describeError } from '../../shared/platform/errors';
+import type { Logger } from '../../shared/platform/logger';
+import { createLoop } from '../../shared/platform/loop';
+import type { Redis } from '../../shared/platform/redis';
+import type { RedisKeys } from '../../shared/contract/redis-keys';
+import { readFleet } from '../../shared/contract/fleet-status';
+import { parseNewBot } from '../../shared/read-model/bot-settings';
+import { announceBotChange, reconcileDesiredBots } from '../../shared/read-model/bots-mirror';
+import type { BotsRepository } from '../../shared/read-model/bots-repository';
+
+/**
+ * The master's control-plane loop. Every BOTS_RECONCILE_MS it
+ * 1. records compose bots: every live heartbeat whose source is `compose` gets (or keeps up to date) a `bots` row with
+ *    source `compose` and its compose service, so the API shows it and refuses to change it;
+ * 2. rewrites the Redis mirror of the runtime bots from the table (bots-mirror.ts): new and changed entries written,
+ *    vanished ones removed.
+ * Both steps work from current state and are idempotent, so any number of masters may run the loop at once (the
+ * mirror rewrite is serialised by an advisory lock; the compose upsert by the row's primary key).
+ *
+ * `afterChange` is what the API calls once a change committed: one rewrite now, then the bot id on the change channel.
+ */
+export interface BotsReconciler {
+  start(): void;
+  /** Memoized; waits for the round in flight. */
+  stop(): Promise<void>;
+  /** Rewrites the mirror now and announces `botId`; never throws (the loop converges anyway), logs instead. */
+  afterChange(botId: string): Promise<void>;
+  /** One full round (compose upsert and mirror), for tests and the CLI's sake. */
+  reconcileOnce(): Promise<void>;
+}
+
+export interface BotsReconcilerDeps {
+  readonly db: Knex;
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly repository: BotsRepository;
+  readonly logger: Logger;
+  /** @defaultValue 2000 */
+  readonly periodMs?: number;
+  readonly now?: () => number;
+}
+
+/** Heartbeat fields of a generic-fleet worker (added to BotStatus alongside this loop; optional in older heartbeats). */
+interface HeartbeatIdentity {
+  readonly source?: string;
+  readonly service?: string;
+}
+
+export function createBotsReconciler(deps: BotsReconcilerDeps): BotsReconciler {
+  const { db, redis, keys, repository } = deps;
+  const logger = deps.logger.child({ component: 'bots-reconciler' });
+  const now = deps.now ?? Date.now;
+  /** Compose bots whose heartbeat carried settings the worker schema refuses: warned about once each. */
+  const warned = new Set<string>();
+
+  async function recordComposeBots(): Promise<void> {
+    const fleet = await readFleet(redis, keys, now());
+    for (const entry of fleet) {
+      const identity = entry as typeof entry & HeartbeatIdentity;
+      if (identity.source !== 'compose' || entry.stale || entry.status === 'stopped') continue;
+      let settings;
+      try {
+        settings = parseNewBot({
+          bot_id: entry.config.botId,
+          pair: entry.config.pair,
+          interval_ms: entry.config.intervalMs,
+          threshold_percent: entry.config.thresholdPercent,
+          price_field: entry.config.priceField,
+          reference_mode: entry.config.referenceMode,
+        });
+      } catch (err) {
+        if (!warned.has(entry.botId)) logger.warn({ botId: entry.botId, err: describeError(err) }, 'compose bot heartbeat carries settings the bots table refuses; not recorded');
+        warned.add(entry.botId);
+        continue;
+      }
+      const service = typeof identity.service === 'string' && identity.service !== '' ? identity.service : null;
+      const result = await repository.upsertCompose({ ...settings, service }, `compose:${service ?? entry.botId}`);
+      if (result === 'created' || result === 'updated') logger.info({ botId: entry.botId, service, result }, 'compose bot recorded');
+      if (result === 'conflict' && !warned.has(entry.botId)) {
+        warned.add(entry.botId);
+        logger.warn({ botId: entry.botId, service }, 'a compose worker reports a bot id that a runtime bot has: the runtime bot keeps it; rename one of them');
+      }
+    }
+  }
+
+  async function round(): Promise<void> {
+    await recordComposeBots();
+    const { written, removed } = await reconcileDesiredBots(db, redis, keys);
+    if (written.length + removed.length > 0) logger.debug({ written, removed }, 'bots mirror rewritten');
+  }
+
+  const loop = createLoop({
+    round: async () => {
+      await round();
+      return deps.periodMs ?? 2000;
+    },
+    onError: (err, failures) => {
+      if (failures === 1) logger.warn({ err: describeError(err) }, 'bots reconcile failed; retrying with backoff');
+    },
+    onRecover: () => logger.info('bots reconcile recovered'),
+  });
+
+  return {
+    start: () => loop.start(),
+    stop: () => loop.stop(),
+    reconcileOnce: round,
+    async afterChange(botId) {
+      try {
+        await reconcileDesiredBots(db, redis, keys);
+        await announceBotChange(redis, keys, botId);
+      } catch (err) {
+        logger.warn({ botId, err: describeError(err) }, 'bots mirror not rewritten after a change; the reconcile loop will');
+      }
+    },
+  };
+}

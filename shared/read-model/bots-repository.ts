@@ -1,0 +1,296 @@
+import type { Knex } from '../platform/db';
+import type { PriceField, ReferenceMode } from '../contract/alert';
+import type { DesiredBot } from '../contract/bots';
+import { BadRequestError } from './bad-request';
+import { MAX_PAGE_LIMIT } from './query-params';
+import type { BotPatch, BotSettings, NewBot } from './bot-settings';
+
+/**
+ * The `bots` table (desired state) and its `bot_audit` trail, over knex with parameterised queries only. Every change
+ * and its audit row commit in one transaction, and every change adds one to the bot's version. Used by the HTTP API
+ * and the CLI alike, so both refuse the same things the same way.
+ */
+
+export const BOT_SOURCES = ['api', 'compose'] as const;
+export type BotSource = (typeof BOT_SOURCES)[number];
+export const AUDIT_ACTIONS = ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** A bot in the wire shape (snake_case), as the API answers it and the audit records it. */
+export interface BotItem extends BotSettings {
+  readonly bot_id: string;
+  readonly enabled: boolean;
+  readonly source: BotSource;
+  readonly service: string | null;
+  readonly version: number;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly created_by: string;
+  readonly updated_by: string;
+}
+
+export interface AuditItem {
+  readonly at: string;
+  readonly actor: string;
+  readonly action: AuditAction;
+  readonly bot_id: string;
+  readonly before: BotItem | null;
+  readonly after: BotItem | null;
+}
+
+/** No bot with this id (404). */
+export class BotNotFoundError extends Error {
+  override readonly name = 'BotNotFoundError';
+  constructor(readonly botId: string) {
+    super(`no bot with id ${botId}`);
+  }
+}
+
+/** The change cannot be made to this bot as it is (409): the id is taken, compose owns it, or it changed meanwhile. */
+export class BotConflictError extends Error {
+  override readonly name = 'BotConflictError';
+  constructor(
+    readonly reason: 'taken' | 'compose' | 'version',
+    message: string,
+    readonly bot: BotItem,
+  ) {
+    super(message);
+  }
+}
+
+interface BotRow {
+  bot_id: string;
+  pair: string;
+  interval_ms: number;
+  threshold_percent: string;
+  price_field: string;
+  reference_mode: string;
+  enabled: boolean;
+  source: string;
+  service: string | null;
+  version: string | number;
+  created_at: Date;
+  updated_at: Date;
+  created_by: string;
+  updated_by: string;
+}
+
+export function toBotItem(r: BotRow): BotItem {
+  return {
+    bot_id: r.bot_id,
+    pair: r.pair,
+    interval_ms: Number(r.interval_ms),
+    threshold_percent: r.threshold_percent,
+    price_field: r.price_field as PriceField,
+    reference_mode: r.reference_mode as ReferenceMode,
+    enabled: r.enabled,
+    source: r.source as BotSource,
+    service: r.service,
+    version: Number(r.version),
+    created_at: new Date(r.created_at).toISOString(),
+    updated_at: new Date(r.updated_at).toISOString(),
+    created_by: r.created_by,
+    updated_by: r.updated_by,
+  };
+}
+
+/** The mirror entry of a runtime bot (camelCase, as workers read it). */
+export function toDesiredBot(b: BotItem): DesiredBot {
+  return {
+    botId: b.bot_id,
+    pair: b.pair,
+    intervalMs: b.interval_ms,
+    thresholdPercent: b.threshold_percent,
+    priceField: b.price_field,
+    referenceMode: b.reference_mode,
+    enabled: b.enabled,
+    version: b.version,
+  };
+}
+
+const SETTING_KEYS = ['pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode'] as const;
+
+/** The refusal for a compose bot, naming the service that declares it. */
+function composeOwned(bot: BotItem): BotConflictError {
+  const service = bot.service ?? bot.bot_id;
+  return new BotConflictError('compose', `bot ${bot.bot_id} is declared by the compose service ${service}: change it in docker-compose.yml, not through the API`, bot);
+}
+
+/** Default and largest page of GET /audit. */
+export const AUDIT_PAGE_DEFAULT = 50;
+export const AUDIT_PAGE_MAX = MAX_PAGE_LIMIT;
+
+/** An audit page cursor: the id of the last row shown, opaque to clients. */
+export function encodeAuditCursor(id: string): string {
+  return Buffer.from(`audit:${id}`, 'utf8').toString('base64url');
+}
+export function decodeAuditCursor(cursor: string, parameter = 'cursor'): string {
+  const text = /^[A-Za-z0-9_-]{1,40}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const id = /^audit:([1-9]\d{0,17})$/.exec(text)?.[1];
+  if (!id) throw new BadRequestError(parameter, cursor, 'a next_cursor from an earlier GET /audit answer');
+  return id;
+}
+
+export interface ComposeSettings extends BotSettings {
+  readonly bot_id: string;
+  readonly service: string | null;
+}
+
+export interface BotsRepository {
+  list(options?: { source?: BotSource }): Promise<BotItem[]>;
+  get(botId: string): Promise<BotItem | null>;
+  /** Throws BotConflictError('taken') when the id exists. */
+  create(bot: NewBot, actor: string): Promise<BotItem>;
+  /**
+   * Applies `patch`; a patch that changes nothing returns the bot as it is (no new version, no audit row).
+   * Throws BotNotFoundError, BotConflictError('compose') or, with `expectedVersion`, BotConflictError('version').
+   */
+  update(botId: string, patch: BotPatch, actor: string, expectedVersion?: number): Promise<BotItem>;
+  /** Deletes a runtime bot and returns it as it was. Same refusals as `update`. */
+  remove(botId: string, actor: string, expectedVersion?: number): Promise<BotItem>;
+  /**
+   * Records a compose bot from its heartbeat: creates the row, or updates its settings when they differ. A runtime bot
+   * with the same id is left alone ('conflict'). Safe to run from several masters at once.
+   */
+  upsertCompose(bot: ComposeSettings, actor: string): Promise<'created' | 'updated' | 'unchanged' | 'conflict'>;
+  /** Audit rows newest first, `limit` per page, optionally for one bot. */
+  audit(options: { botId?: string; cursor?: string; limit?: number }): Promise<{ items: AuditItem[]; nextCursor: string | null }>;
+}
+
+export function createBotsRepository(db: Knex): BotsRepository {
+  const writeAudit = (trx: Knex.Transaction, actor: string, action: AuditAction, botId: string, before: BotItem | null, after: BotItem | null) =>
+    trx('bot_audit').insert({
+      actor,
+      action,
+      bot_id: botId,
+      before: before === null ? null : JSON.stringify(before),
+      after: after === null ? null : JSON.stringify(after),
+    });
+
+  /** The row locked for this transaction, refused when missing or owned by compose. */
+  async function lockRuntime(trx: Knex.Transaction, botId: string, expectedVersion?: number): Promise<BotItem> {
+    const row = (await trx<BotRow>('bots').where({ bot_id: botId }).forUpdate().first()) as BotRow | undefined;
+    if (!row) throw new BotNotFoundError(botId);
+    const bot = toBotItem(row);
+    if (bot.source === 'compose') throw composeOwned(bot);
+    if (expectedVersion !== undefined && bot.version !== expectedVersion) {
+      throw new BotConflictError('version', `bot ${botId} is at version ${bot.version}, not ${expectedVersion}: read it again and retry`, bot);
+    }
+    return bot;
+  }
+
+  return {
+    async list(options = {}) {
+      const q = db<BotRow>('bots').select('*').orderBy('bot_id');
+      if (options.source) q.where({ source: options.source });
+      return ((await q) as BotRow[]).map(toBotItem);
+    },
+
+    async get(botId) {
+      const row = (await db<BotRow>('bots').where({ bot_id: botId }).first()) as BotRow | undefined;
+      return row ? toBotItem(row) : null;
+    },
+
+    async create(bot, actor) {
+      return db.transaction(async (trx) => {
+        const inserted = (await trx('bots')
+          .insert({ ...bot, enabled: true, source: 'api', service: null, version: 1, created_by: actor, updated_by: actor })
+          .onConflict('bot_id')
+          .ignore()
+          .returning('*')) as BotRow[];
+        if (inserted.length === 0) {
+          const existing = (await trx<BotRow>('bots').where({ bot_id: bot.bot_id }).first()) as BotRow;
+          const item = toBotItem(existing);
+          if (item.source === 'compose') throw composeOwned(item);
+          throw new BotConflictError('taken', `a bot with id ${bot.bot_id} exists already (pair ${item.pair}): choose another bot_id, or change that bot with PATCH`, item);
+        }
+        const after = toBotItem(inserted[0]!);
+        await writeAudit(trx, actor, 'create', after.bot_id, null, after);
+        return after;
+      });
+    },
+
+    async update(botId, patch, actor, expectedVersion) {
+      return db.transaction(async (trx) => {
+        const before = await lockRuntime(trx, botId, expectedVersion);
+        const changes: Record<string, unknown> = {};
+        for (const key of [...SETTING_KEYS, 'enabled'] as const) {
+          if (patch[key] !== undefined && patch[key] !== before[key]) changes[key] = patch[key];
+        }
+        if (Object.keys(changes).length === 0) return before;
+        const [row] = (await trx('bots')
+          .where({ bot_id: botId })
+          .update({ ...changes, version: trx.raw('version + 1'), updated_at: trx.fn.now(), updated_by: actor })
+          .returning('*')) as BotRow[];
+        const after = toBotItem(row!);
+        const onlyEnabled = Object.keys(changes).length === 1 && 'enabled' in changes;
+        const action: AuditAction = onlyEnabled ? (after.enabled ? 'resume' : 'pause') : 'update';
+        await writeAudit(trx, actor, action, botId, before, after);
+        return after;
+      });
+    },
+
+    async remove(botId, actor, expectedVersion) {
+      return db.transaction(async (trx) => {
+        const before = await lockRuntime(trx, botId, expectedVersion);
+        await trx('bots').where({ bot_id: botId }).delete();
+        await writeAudit(trx, actor, 'delete', botId, before, null);
+        return before;
+      });
+    },
+
+    async upsertCompose(bot, actor) {
+      return db.transaction(async (trx) => {
+        const inserted = (await trx('bots')
+          .insert({
+            bot_id: bot.bot_id,
+            pair: bot.pair,
+            interval_ms: bot.interval_ms,
+            threshold_percent: bot.threshold_percent,
+            price_field: bot.price_field,
+            reference_mode: bot.reference_mode,
+            enabled: true,
+            source: 'compose',
+            service: bot.service,
+            version: 1,
+            created_by: actor,
+            updated_by: actor,
+          })
+          .onConflict('bot_id')
+          .ignore()
+          .returning('*')) as BotRow[];
+        if (inserted.length > 0) {
+          const after = toBotItem(inserted[0]!);
+          await writeAudit(trx, actor, 'compose-sync', after.bot_id, null, after);
+          return 'created';
+        }
+        const row = (await trx<BotRow>('bots').where({ bot_id: bot.bot_id }).forUpdate().first()) as BotRow | undefined;
+        if (!row) return 'unchanged';
+        const before = toBotItem(row);
+        if (before.source !== 'compose') return 'conflict';
+        const changes: Record<string, unknown> = {};
+        for (const key of SETTING_KEYS) if (bot[key] !== before[key]) changes[key] = bot[key];
+        if (bot.service !== null && bot.service !== before.service) changes.service = bot.service;
+        if (Object.keys(changes).length === 0) return 'unchanged';
+        const [updated] = (await trx('bots')
+          .where({ bot_id: bot.bot_id })
+          .update({ ...changes, version: trx.raw('version + 1'), updated_at: trx.fn.now(), updated_by: actor })
+          .returning('*')) as BotRow[];
+        await writeAudit(trx, actor, 'compose-sync', bot.bot_id, before, toBotItem(updated!));
+        return 'updated';
+      });
+    },
+
+    async audit({ botId, cursor, limit = AUDIT_PAGE_DEFAULT }) {
+      const q = db('bot_audit').select('id', 'at', 'actor', 'action', 'bot_id', 'before', 'after').orderBy('id', 'desc').limit(limit + 1);
+      if (botId !== undefined) q.where({ bot_id: botId });
+      if (cursor !== undefined) q.where('id', '<', decodeAuditCursor(cursor));
+      const rows = (await q) as { id: string; at: Date; actor: string; action: AuditAction; bot_id: string; before: BotItem | null; after: BotItem | null }[];
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map((r) => ({ at: new Date(r.at).toISOString(), actor: r.actor, action: r.action, bot_id: r.bot_id, before: r.before, after: r.after })),
+        nextCursor: rows.length > limit ? encodeAuditCursor(String(page[page.length - 1]!.id)) : null,
+      };
+    },
+  };
+}
