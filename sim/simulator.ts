@@ -52,6 +52,8 @@ export interface RequestLogEntry {
   readonly status: number;
   /** The fault applied, if any. */
   readonly fault?: FaultKind;
+  /** The request's User-Agent header (workers send `tickwatch-worker/<workerId>`), when it had one. */
+  readonly userAgent?: string;
 }
 
 export interface TickerSimulator {
@@ -268,7 +270,8 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     const ip = (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
     const path = (req.url ?? '/').split('?')[0]!;
     const match = /^\/v0\/ticker\/([^/]+)\/?$/.exec(path);
-    const record = (status: number, fault?: FaultKind) => log({ at: now, path, ip, status, ...(fault ? { fault } : {}) });
+    const userAgent = req.headers['user-agent'];
+    const record = (status: number, fault?: FaultKind) => log({ at: now, path, ip, status, ...(fault ? { fault } : {}), ...(userAgent ? { userAgent } : {}) });
     if (req.method !== 'GET' || !match) {
       sendError(res, 404);
       record(404);

@@ -3,22 +3,36 @@ import { describeError } from '../shared/platform/errors';
 import { createLifecycle, exitOnSignals } from '../shared/platform/lifecycle';
 import { createLogger } from '../shared/platform/logger';
 import { closeRedis, createRedis } from '../shared/platform/redis';
-import { loadWorkerConfig, WORKER_VARIABLES } from '../shared/config/worker-config';
+import { createRedisKeys } from '../shared/contract/redis-keys';
+import { loadWorkerStartup, WORKER_VARIABLES } from '../shared/config/worker-config';
+import { createGenericWorker } from './generic-worker';
 import { createWorker } from './worker';
 
-/** `npm run worker`: one bot watching one pair. Configuration from env and --flags (see shared/config/worker-config.ts). */
+/**
+ * `npm run worker`: with PAIR, one bot watching that pair (source compose); without it, a generic worker that claims a
+ * runtime bot from the master's desired state. Configuration from env and --flags (see shared/config/worker-config.ts).
+ */
 async function main(): Promise<void> {
-  const config = loadConfigForMain('npm run worker', WORKER_VARIABLES, loadWorkerConfig);
-  if (!config) return;
-  const logger = createLogger({ name: 'worker', level: config.logLevel });
+  const startup = loadConfigForMain('npm run worker', WORKER_VARIABLES, loadWorkerStartup);
+  if (!startup) return;
+  const { base, pinned } = startup;
+  const logger = createLogger({ name: 'worker', level: base.logLevel });
   const lifecycle = createLifecycle(logger);
-  const redis = createRedis(config.redisUrl, logger, { name: 'worker', failFast: true });
+  const redis = createRedis(base.redisUrl, logger, { name: 'worker', failFast: true });
   lifecycle.add('redis', () => closeRedis(redis));
-  const worker = createWorker({ config, logger, redis });
-  lifecycle.add('worker', () => worker.stop());
   // Long enough for the request in flight (up to its timeout), the bounded alert flush (5 s) and closing Redis.
-  exitOnSignals(lifecycle, logger, config.tickerTimeoutMs + 10_000);
-  await worker.start();
+  exitOnSignals(lifecycle, logger, base.tickerTimeoutMs + 10_000);
+  if (pinned) {
+    const worker = createWorker({ config: pinned, logger: logger.child({ workerId: base.workerId }), redis });
+    lifecycle.add('worker', () => worker.stop());
+    await worker.start();
+    return;
+  }
+  const subscriber = createRedis(base.redisUrl, logger, { name: 'worker-nudges' });
+  lifecycle.add('redis (nudges)', () => closeRedis(subscriber));
+  const generic = createGenericWorker({ base, logger, redis, subscriber, keys: createRedisKeys(base.redisKeyPrefix) });
+  lifecycle.add('generic worker', () => generic.stop());
+  generic.start();
 }
 
 main().catch((err: unknown) => {

@@ -18,6 +18,11 @@ export interface PollerDeps {
 
 export interface Poller {
   start(): void;
+  /**
+   * Changes the interval. A tick waiting on the grid is re-planned at once from the last planned start with the new
+   * interval (now, if that point has passed); a backoff wait is kept.
+   */
+  setIntervalMs(ms: number): void;
   /** Stops scheduling, aborts waits, and resolves once the tick in flight (if any) has finished. Idempotent. */
   stop(): Promise<void>;
   readonly running: boolean;
@@ -33,9 +38,11 @@ export interface Poller {
  */
 export function createPoller(deps: PollerDeps): Poller {
   const now = deps.now ?? Date.now;
-  const interval = deps.intervalMs;
+  let interval = deps.intervalMs;
   let active = false;
   let timer: NodeJS.Timeout | undefined;
+  /** The planned start the pending timer was set from, when it waits on the grid (not a backoff). */
+  let gridFrom: number | undefined;
   let inFlight: Promise<void> | undefined;
   let abort = new AbortController();
   let stopping: Promise<void> | undefined;
@@ -53,6 +60,7 @@ export function createPoller(deps: PollerDeps): Poller {
 
   const run = (plannedAt: number) => {
     timer = undefined;
+    gridFrom = undefined;
     if (!active) return;
     const tick = (async () => {
       let result: TickResult;
@@ -64,6 +72,7 @@ export function createPoller(deps: PollerDeps): Poller {
       }
       if (!active) return;
       const at = now();
+      gridFrom = result.next === 'on-schedule' ? plannedAt : undefined;
       schedule(result.next === 'on-schedule' ? nextOnGrid(plannedAt, at) : at + Math.max(0, result.delayMs));
     })();
     inFlight = tick;
@@ -75,6 +84,14 @@ export function createPoller(deps: PollerDeps): Poller {
   return {
     get running() {
       return active;
+    },
+    setIntervalMs(ms) {
+      interval = ms;
+      if (!active || !timer || gridFrom === undefined) return;
+      clearTimeout(timer);
+      const from = gridFrom;
+      const at = now();
+      schedule(from + interval <= at ? at : nextOnGrid(from, at));
     },
     start() {
       if (active) return;

@@ -5,7 +5,7 @@ import type { Redis } from '../shared/platform/redis';
 import type { RedisKeys } from '../shared/contract/redis-keys';
 
 /**
- * Publishes alerts without ever blocking the poll loop. Each alert goes out in ONE MULTI: PUBLISH on `alerts:<PAIR>`
+ * Publishes alerts without ever blocking the poll loop. Each alert goes out in ONE MULTI (a fenced Lua script for a runtime bot, see `fence`): PUBLISH on `alerts:<PAIR>`
  * (live subscribers), XADD to `stream:alerts:<PAIR>` (durable catch-up, field `alert`, trimmed `MAXLEN ~`), and SADD of
  * the pair to the pairs set (so a master consuming every pair finds the stream).
  *
@@ -40,6 +40,25 @@ export interface AlertPublisherDeps {
   readonly logger: Logger;
   /** Retry period while Redis is down (a reconnect also triggers a retry at once). @defaultValue 500 */
   readonly retryMs?: number;
+  /**
+   * A runtime bot's lease: each alert is published only while the lease key still holds this fencing token, checked in
+   * the same script that publishes (a worker that lost its lease can never publish beside the new holder).
+   */
+  readonly fence?: { readonly leaseKey: string; readonly token: string };
+}
+
+/** PUBLISH + XADD + SADD only while KEYS[1] holds ARGV[1]; 1 when published, 0 when the fencing token no longer matches. */
+const FENCED_PUBLISH = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PUBLISH', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[4])
+return 1`;
+
+/** The publish was refused because the bot's lease is held by another worker (or by nobody). */
+class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  readonly permanent = true;
 }
 
 export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
@@ -72,6 +91,12 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
 
   const sendOne = async (alert: AlertMessage): Promise<void> => {
     const json = serializeAlert(alert);
+    if (deps.fence) {
+      const { leaseKey, token } = deps.fence;
+      const done = await redis.eval(FENCED_PUBLISH, 4, leaseKey, keys.alertChannel(alert.pair), keys.alertStream(alert.pair), keys.pairsSet, token, json, String(deps.streamMaxLen), alert.pair);
+      if (Number(done) !== 1) throw new LeaseLostError(`the bot's lease no longer holds ${token}`);
+      return;
+    }
     const results = await redis
       .multi()
       .publish(keys.alertChannel(alert.pair), json)
@@ -103,7 +128,8 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
           if ((err as { permanent?: boolean }).permanent) {
             queue.shift();
             dropped++;
-            logger.error({ alertId: alert.id, err: describeError(err) }, 'redis rejected the alert; dropped');
+            if (err instanceof LeaseLostError) logger.warn({ alertId: alert.id, reason: err.message }, 'lease lost: alert not published (another worker may hold the bot now); dropped');
+            else logger.error({ alertId: alert.id, err: describeError(err) }, 'redis rejected the alert; dropped');
             continue;
           }
           if (!failing) logger.warn({ queued: queue.length, err: describeError(err) }, 'cannot publish alerts; queueing them until redis is back');

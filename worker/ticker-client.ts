@@ -35,6 +35,8 @@ export interface TickerClientDeps {
    * (headers, then a byte now and then) is cut off here too, not only one that goes silent.
    */
   readonly timeoutMs: number;
+  /** Tells this worker's requests apart at the ticker (and in the simulator's request log). @defaultValue "tickwatch-worker" */
+  readonly userAgent?: string;
   /** Used when a 429 has no usable Retry-After. @defaultValue 30000 */
   readonly defaultRetryAfterMs?: number;
   /** Retry-After values above this are capped (a broken header must not stop a bot for a day). @defaultValue 3600000 */
@@ -69,7 +71,7 @@ export function createTickerClient(deps: TickerClientDeps): TickerClient {
     validateStatus: () => true,
     maxRedirects: 0,
     maxContentLength: 1_000_000,
-    headers: { accept: 'application/json', 'user-agent': 'tickwatch-worker' },
+    headers: { accept: 'application/json', 'user-agent': deps.userAgent ?? 'tickwatch-worker' },
   });
   const url = `${deps.baseUrl}/${encodeURIComponent(deps.pair)}`;
 

@@ -1,7 +1,7 @@
 import { AlertMessageSchema, buildAlertMessage, type AlertMessage } from '../shared/contract/alert';
 import { describeError } from '../shared/platform/errors';
 import { maskUrlPasswords } from '../shared/platform/secrets';
-import { writeBotStatus, type BotState, type BotStatus } from '../shared/contract/fleet-status';
+import { writeBotStatus, type BotSource, type BotState, type BotStatus } from '../shared/contract/fleet-status';
 import type { Logger } from '../shared/platform/logger';
 import type { Redis } from '../shared/platform/redis';
 import { createRedisKeys, type RedisKeys } from '../shared/contract/redis-keys';
@@ -36,12 +36,42 @@ export interface WorkerDeps {
   readonly startupRedisWaitMs?: number;
   /** @defaultValue Math.random (jitter) */
   readonly random?: () => number;
+  /**
+   * Set for a runtime bot, which the worker watches only while it holds the bot's lease. Absent for a bot the worker
+   * was started with (PAIR): source `compose`.
+   */
+  readonly hold?: BotHold;
+}
+
+/** A runtime bot held through a lease: its version and the fencing token the worker holds it with. */
+export interface BotHold {
+  /** The bot version of `config`. */
+  readonly version: number;
+  readonly leaseKey: string;
+  readonly token: string;
+  readonly generation: number;
+  /**
+   * False once the holder's local lease deadline has passed (it could not renew in time): from then on no request is
+   * sent and no alert is handed to the publisher, before any other worker can hold the bot.
+   */
+  valid(): boolean;
 }
 
 export interface Worker {
   start(): Promise<void>;
-  /** Stops polling, waits for the request in flight, flushes queued alerts (bounded), writes a last `stopped` status. */
-  stop(): Promise<void>;
+  /**
+   * Stops polling, waits for the request in flight, flushes queued alerts (bounded), writes a last `stopped` status
+   * (not when `leaseLost`: another worker may be reporting for the bot by then).
+   */
+  stop(options?: { leaseLost?: boolean }): Promise<void>;
+  /**
+   * New settings of a runtime bot (same bot id and pair), applied at the next tick: the threshold and reference mode
+   * keep the reference price; a new price field resets it (the next price of that field becomes the reference, without
+   * an alert); a new interval re-plans the waiting tick at once.
+   */
+  reconfigure(config: WorkerConfig, version: number): void;
+  /** The version of the settings in use (the runtime bot's; 0 for a compose bot). */
+  readonly version: number;
   /** The status the next heartbeat will carry. */
   status(): BotStatus;
 }
@@ -69,19 +99,31 @@ export function tickStreamMaxLen(intervalMs: number): number {
  * Effects (HTTP, Redis) wrap around the pure `decide`.
  */
 export function createWorker(deps: WorkerDeps): Worker {
-  const { config, redis } = deps;
+  const { redis, hold } = deps;
+  let config = deps.config;
+  let version = hold?.version ?? 0;
+  let pendingSettings: { config: WorkerConfig; version: number } | undefined;
+  const source: BotSource = hold ? 'api' : 'compose';
   const keys = deps.keys ?? createRedisKeys(config.redisKeyPrefix);
-  const log = deps.logger.child({ pair: config.pair, botId: config.botId });
+  const log = deps.logger.child({ pair: config.pair, botId: config.botId, ...(hold ? { leaseGeneration: hold.generation } : {}) });
   const random = deps.random ?? Math.random;
   const unhealthyAfter = deps.unhealthyAfter ?? 5;
-  const maxBackoffMs = deps.maxBackoffMs ?? Math.max(60_000, config.intervalMs);
+  const maxBackoffFor = (intervalMs: number) => deps.maxBackoffMs ?? Math.max(60_000, intervalMs);
+  let maxBackoffMs = maxBackoffFor(config.intervalMs);
   const invalidPairRetryMs = deps.invalidPairRetryMs ?? 60_000;
-  const snapshot = botConfigSnapshot(config);
-  const settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
-  const ticker = deps.ticker ?? createTickerClient({ baseUrl: config.tickerBaseUrl, pair: config.pair, timeoutMs: config.tickerTimeoutMs });
+  let snapshot = botConfigSnapshot(config, hold?.version);
+  let settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
+  const ticker = deps.ticker ?? createTickerClient({ baseUrl: config.tickerBaseUrl, pair: config.pair, timeoutMs: config.tickerTimeoutMs, userAgent: `tickwatch-worker/${config.workerId}` });
   const budget: RateBudget = createRateBudget({ redis, keys, limit: config.tickerRateLimitPerMin, windowMs: deps.rateWindowMs, logger: log });
-  const publisher = createAlertPublisher({ redis, keys, streamMaxLen: config.alertStreamMaxLen, queueMax: config.alertQueueMax, logger: log });
-  const ticksMaxLen = tickStreamMaxLen(config.intervalMs);
+  const publisher = createAlertPublisher({
+    redis,
+    keys,
+    streamMaxLen: config.alertStreamMaxLen,
+    queueMax: config.alertQueueMax,
+    logger: log,
+    ...(hold ? { fence: { leaseKey: hold.leaseKey, token: hold.token } } : {}),
+  });
+  let ticksMaxLen = tickStreamMaxLen(config.intervalMs);
 
   const startedAt = new Date().toISOString();
   let reference: string | null = null;
@@ -131,6 +173,11 @@ export function createWorker(deps: WorkerDeps): Worker {
       alertsDropped: stats.dropped,
       alertsQueued: stats.queued,
       config: snapshot,
+      workerId: config.workerId,
+      source,
+      service: config.service,
+      botVersion: hold ? version : undefined,
+      leaseGeneration: hold?.generation,
     };
   };
 
@@ -223,7 +270,9 @@ export function createWorker(deps: WorkerDeps): Worker {
     if (decision.kind === 'reference-set') log.info({ reference: decision.price }, 'reference price set');
     if (decision.kind === 'alert') {
       const alert = buildAlert(decision, outcome.fetchedAt);
-      if (alert) {
+      if (alert && !mayAct('publish')) {
+        log.warn({ alertId: alert.id }, 'lease deadline passed during the request: alert not published (the next holder watches the bot)');
+      } else if (alert) {
         log.info({ alertId: alert.id, direction: alert.direction, price: alert.price, referencePrice: alert.referencePrice, changePercent: alert.changePercent }, 'price oscillation alert');
         publisher.publish(alert);
       }
@@ -231,7 +280,34 @@ export function createWorker(deps: WorkerDeps): Worker {
     return { next: 'on-schedule' };
   };
 
+  /** Settings given by `reconfigure` take effect here, at the start of a tick. */
+  const applyPendingSettings = () => {
+    if (!pendingSettings) return;
+    const next = pendingSettings;
+    pendingSettings = undefined;
+    const previous = config;
+    config = next.config;
+    version = next.version;
+    snapshot = botConfigSnapshot(config, version);
+    settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
+    maxBackoffMs = maxBackoffFor(config.intervalMs);
+    ticksMaxLen = tickStreamMaxLen(config.intervalMs);
+    // A reference in one price field means nothing in another: the next price of the new field becomes the reference.
+    const resetReference = previous.priceField !== config.priceField;
+    if (resetReference) reference = null;
+    log.info({ version, intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, referenceKept: !resetReference }, 'settings applied');
+  };
+
+  /** Refused past the local lease deadline: the request would race the next holder's. */
+  const mayAct = (what: string): boolean => {
+    if (!hold || hold.valid()) return true;
+    log.debug({ what }, 'lease deadline passed: not acting for this bot');
+    return false;
+  };
+
   const tick = async (signal: AbortSignal): Promise<TickResult> => {
+    applyPendingSettings();
+    if (!mayAct('poll')) return { next: 'on-schedule' };
     const grant = await budget.acquire(signal, (waitMs) => {
       // A long wait for the shared budget is reported before it starts, so the heartbeat never expires during it.
       if (waitMs <= config.intervalMs / 10) return;
@@ -239,7 +315,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       nextDelayMs = waitMs;
       void heartbeat();
     });
-    if (grant.aborted) return { next: 'on-schedule' };
+    if (grant.aborted || !mayAct('poll')) return { next: 'on-schedule' };
     const requestAt = Date.now();
     if (lastRequestAt !== undefined) effectiveIntervalMs = requestAt - lastRequestAt;
     lastRequestAt = requestAt;
@@ -254,6 +330,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   };
 
   const poller = createPoller({ intervalMs: config.intervalMs, tick, logger: log });
+  let pollerIntervalMs = config.intervalMs;
   const addPair = () => {
     redis.sadd(keys.pairsSet, config.pair).catch((err: unknown) => log.debug({ err: describeError(err) }, 'pair not registered yet'));
   };
@@ -268,7 +345,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       poller.start();
       log.info({ intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, tickerBaseUrl: maskUrlPasswords(config.tickerBaseUrl), rateLimitPerMin: config.tickerRateLimitPerMin }, 'worker started');
     },
-    stop() {
+    stop(options = {}) {
       stopping ??= (async () => {
         await poller.stop();
         redis.off('ready', addPair);
@@ -278,11 +355,22 @@ export function createWorker(deps: WorkerDeps): Worker {
         publisher.close();
         stopped = true;
         // Bounded: a hung Redis must not hold the shutdown.
-        await withTimeout(heartbeat(true), 1000, 'Redis (final heartbeat)').catch((err: unknown) => log.warn({ err: describeError(err) }, 'final heartbeat not written'));
+        if (!options.leaseLost) await withTimeout(heartbeat(true), 1000, 'Redis (final heartbeat)').catch((err: unknown) => log.warn({ err: describeError(err) }, 'final heartbeat not written'));
         log.info(publisher.stats(), 'worker stopped');
       })();
       return stopping;
     },
     status,
+    reconfigure(next, nextVersion) {
+      if (next.botId !== config.botId || next.pair !== config.pair) throw new Error('reconfigure keeps the bot id and pair: start another bot for a new pair');
+      pendingSettings = { config: next, version: nextVersion };
+      if (next.intervalMs !== pollerIntervalMs) {
+        pollerIntervalMs = next.intervalMs;
+        poller.setIntervalMs(next.intervalMs);
+      }
+    },
+    get version() {
+      return pendingSettings?.version ?? version;
+    },
   };
 }

@@ -1,6 +1,9 @@
 import { PairSchema, PRICE_FIELDS, REFERENCE_MODES, BOT_ID_RE, type BotConfigSnapshot, type PriceField, type ReferenceMode } from '../contract/alert';
 import { COMMON_VARIABLES, enumVar, integerVar, loadVariables, percentVar, stringVar, urlVar, type VariableSpecs } from '../platform/config';
+import os from 'node:os';
 import { z } from 'zod';
+import { ConfigError } from '../platform/errors';
+import type { DesiredBot } from '../contract/bots';
 import { maskUrlPasswords } from '../platform/secrets';
 
 export const DEFAULT_TICKER_BASE_URL = 'https://api.uphold.com/v0/ticker';
@@ -12,7 +15,8 @@ export const WORKER_VARIABLES = {
       .string()
       .transform((s) => s.trim().toUpperCase())
       .pipe(PairSchema) as unknown as z.ZodType<string, string>,
-    doc: 'currency pair as Uphold names it, e.g. BTC-USD',
+    optional: true,
+    doc: 'currency pair as Uphold names it, e.g. BTC-USD; unset: a generic worker that claims a runtime bot from the master (the bot settings below then come from that bot)',
   },
   FETCH_INTERVAL_MS: { schema: integerVar(100, 86_400_000), default: '5000', aliases: ['interval-ms'], doc: 'time between polls, in milliseconds' },
   OSCILLATION_PERCENT: {
@@ -38,6 +42,16 @@ export const WORKER_VARIABLES = {
     optional: true,
     doc: 'names this bot in alerts and fleet status [default: the pair]',
   },
+  WORKER_ID: {
+    schema: stringVar(BOT_ID_RE, '1-64 characters: letters, digits, ".", "_", ":", "-"'),
+    optional: true,
+    doc: 'names this worker process in heartbeats and bot leases; unique per fleet [default: <hostname>-<pid>]',
+  },
+  COMPOSE_SERVICE: {
+    schema: stringVar(BOT_ID_RE, '1-64 characters: letters, digits, ".", "_", ":", "-"'),
+    optional: true,
+    doc: 'the compose service that declares this worker, shown in the fleet table (set by docker-compose.yml and npm start)',
+  },
   ALERT_STREAM_MAXLEN: {
     schema: integerVar(1000, 100_000_000),
     default: '1000000',
@@ -56,19 +70,12 @@ export const WORKER_VARIABLES = {
   ...COMMON_VARIABLES,
 } satisfies VariableSpecs;
 
-/** The worker's validated, frozen configuration. */
-export interface WorkerConfig {
-  readonly pair: string;
-  /** @defaultValue the pair */
-  readonly botId: string;
-  /** @defaultValue 5000 */
-  readonly intervalMs: number;
-  /** Exact decimal string. @defaultValue "0.01" */
-  readonly thresholdPercent: string;
-  /** @defaultValue "ask" */
-  readonly priceField: PriceField;
-  /** @defaultValue "last-alert" */
-  readonly referenceMode: ReferenceMode;
+/** What every worker process has, whichever bot it watches: identity, ticker, Redis, limits. */
+export interface WorkerBaseConfig {
+  /** @defaultValue `<hostname>-<pid>` */
+  readonly workerId: string;
+  /** The compose service that declared this worker; absent outside compose. */
+  readonly service?: string;
   /** @defaultValue "https://api.uphold.com/v0/ticker" */
   readonly tickerBaseUrl: string;
   /** @defaultValue 3000 */
@@ -87,15 +94,33 @@ export interface WorkerConfig {
   readonly logLevel: string;
 }
 
-export function loadWorkerConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): WorkerConfig {
+/** One bot's validated, frozen configuration: the process settings plus the bot's own. */
+export interface WorkerConfig extends WorkerBaseConfig {
+  readonly pair: string;
+  /** @defaultValue the pair */
+  readonly botId: string;
+  /** @defaultValue 5000 */
+  readonly intervalMs: number;
+  /** Exact decimal string. @defaultValue "0.01" */
+  readonly thresholdPercent: string;
+  /** @defaultValue "ask" */
+  readonly priceField: PriceField;
+  /** @defaultValue "last-alert" */
+  readonly referenceMode: ReferenceMode;
+}
+
+/** How a worker process starts: pinned to the bot its variables describe (PAIR set), or generic (PAIR unset). */
+export interface WorkerStartup {
+  readonly base: WorkerBaseConfig;
+  /** The bot of PAIR and its settings; null for a generic worker. */
+  readonly pinned: WorkerConfig | null;
+}
+
+export function loadWorkerStartup(env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): WorkerStartup {
   const v = loadVariables(WORKER_VARIABLES, env, argv);
-  return Object.freeze({
-    pair: v.PAIR,
-    botId: v.BOT_ID ?? v.PAIR,
-    intervalMs: v.FETCH_INTERVAL_MS,
-    thresholdPercent: v.OSCILLATION_PERCENT,
-    priceField: v.PRICE_FIELD,
-    referenceMode: v.REFERENCE_MODE,
+  const base: WorkerBaseConfig = Object.freeze({
+    workerId: v.WORKER_ID ?? defaultWorkerId(),
+    ...(v.COMPOSE_SERVICE ? { service: v.COMPOSE_SERVICE } : {}),
     tickerBaseUrl: v.TICKER_BASE_URL,
     tickerTimeoutMs: v.TICKER_TIMEOUT_MS,
     alertStreamMaxLen: v.ALERT_STREAM_MAXLEN,
@@ -105,10 +130,51 @@ export function loadWorkerConfig(env: Readonly<Record<string, string | undefined
     redisKeyPrefix: v.REDIS_KEY_PREFIX ?? '',
     logLevel: v.LOG_LEVEL,
   });
+  if (v.PAIR === undefined) return Object.freeze({ base, pinned: null });
+  const pinned: WorkerConfig = Object.freeze({
+    ...base,
+    pair: v.PAIR,
+    botId: v.BOT_ID ?? v.PAIR,
+    intervalMs: v.FETCH_INTERVAL_MS,
+    thresholdPercent: v.OSCILLATION_PERCENT,
+    priceField: v.PRICE_FIELD,
+    referenceMode: v.REFERENCE_MODE,
+  });
+  return Object.freeze({ base, pinned });
 }
 
-/** The settings snapshot carried in every alert. */
-export function botConfigSnapshot(config: WorkerConfig): BotConfigSnapshot {
+/** The configuration of a pinned worker: PAIR is required here (a generic worker starts from `loadWorkerStartup`). */
+export function loadWorkerConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[] = []): WorkerConfig {
+  const { pinned } = loadWorkerStartup(env, argv);
+  if (!pinned) {
+    const problem = `PAIR is required: ${WORKER_VARIABLES.PAIR.doc}`;
+    throw new ConfigError(`Invalid configuration: ${problem}`, [problem]);
+  }
+  return pinned;
+}
+
+/** `<hostname>-<pid>`, cut to what a worker id allows. */
+export function defaultWorkerId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9._:-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'worker';
+  const suffix = `-${process.pid}`;
+  return `${host.slice(0, 64 - suffix.length)}${suffix}`;
+}
+
+/** A runtime bot's settings from the master's desired state, on a worker process's base configuration. */
+export function runtimeBotConfig(base: WorkerBaseConfig, bot: DesiredBot): WorkerConfig {
+  return Object.freeze({
+    ...base,
+    pair: bot.pair,
+    botId: bot.botId,
+    intervalMs: bot.intervalMs,
+    thresholdPercent: bot.thresholdPercent,
+    priceField: bot.priceField,
+    referenceMode: bot.referenceMode,
+  });
+}
+
+/** The settings snapshot carried in every alert; `botVersion` for a runtime bot (the version the alert was evaluated with). */
+export function botConfigSnapshot(config: WorkerConfig, botVersion?: number): BotConfigSnapshot {
   return {
     botId: config.botId,
     pair: config.pair,
@@ -118,5 +184,6 @@ export function botConfigSnapshot(config: WorkerConfig): BotConfigSnapshot {
     referenceMode: config.referenceMode,
     // A password in the ticker URL (an authenticating proxy) is not a setting: alerts carry the URL without it.
     tickerBaseUrl: maskUrlPasswords(config.tickerBaseUrl),
+    ...(botVersion !== undefined ? { botVersion } : {}),
   };
 }

@@ -39,6 +39,8 @@ export const BotConfigSnapshotSchema = z.object({
   priceField: z.enum(PRICE_FIELDS),
   referenceMode: z.enum(REFERENCE_MODES),
   tickerBaseUrl: z.string().url(),
+  /** A runtime bot's version these settings are (absent for a compose-declared bot, and in older messages). */
+  botVersion: z.number().int().positive().optional(),
 });
 export type BotConfigSnapshot = z.infer<typeof BotConfigSnapshotSchema>;
 

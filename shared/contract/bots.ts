@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { BotIdSchema, PairSchema, PRICE_FIELDS, REFERENCE_MODES, type PriceField, type ReferenceMode } from './alert';
+import type Redis from 'ioredis';
+import type { RedisKeys } from './redis-keys';
 
 /**
  * Runtime bots: the desired state the master keeps in Postgres (`bots` table) and mirrors into Redis, so that generic
@@ -50,4 +52,42 @@ export function parseDesiredBot(text: string): { ok: true; bot: DesiredBot } | {
     return { ok: false, reason: `${issue.path.join('.') || 'entry'}: ${issue.message}` };
   }
   return { ok: true, bot: parsed.data };
+}
+
+/** Who holds a runtime bot's lease right now. */
+export interface BotHolder {
+  readonly workerId: string;
+  readonly generation: number;
+  /** Time left on the lease; the holder renews it long before it runs out. */
+  readonly ttlMs: number;
+}
+
+/** The fencing token a lease holds: `<workerId>:<generation>`. */
+export function leaseToken(workerId: string, generation: number): string {
+  return `${workerId}:${generation}`;
+}
+
+/** Splits a fencing token at its last `:` (a worker id may contain `:`); null when it is not one. */
+export function parseLeaseToken(token: string): { workerId: string; generation: number } | null {
+  const at = token.lastIndexOf(':');
+  if (at <= 0) return null;
+  const generation = Number(token.slice(at + 1));
+  if (!Number.isSafeInteger(generation) || generation <= 0) return null;
+  return { workerId: token.slice(0, at), generation };
+}
+
+/** The current holder of a bot's lease, or null when no worker holds it (never claimed, released or expired). */
+export async function readBotHolder(redis: Redis, keys: RedisKeys, botId: string): Promise<BotHolder | null> {
+  const key = keys.botLease(botId);
+  const results = await redis.multi().get(key).pttl(key).exec();
+  if (!results) throw new Error('MULTI was discarded');
+  const [getErr, token] = results[0] ?? [null, null];
+  const [ttlErr, ttl] = results[1] ?? [null, null];
+  if (getErr) throw getErr;
+  if (ttlErr) throw ttlErr;
+  if (typeof token !== 'string') return null;
+  const parsed = parseLeaseToken(token);
+  const ttlMs = Number(ttl);
+  if (!parsed || !(ttlMs > 0)) return null;
+  return { ...parsed, ttlMs };
 }

@@ -33,7 +33,20 @@ export interface BotStatus {
   readonly alertsDropped: number;
   readonly alertsQueued: number;
   readonly config: BotConfigSnapshot;
+  /** The worker process (WORKER_ID) that wrote this heartbeat. Absent in heartbeats of older workers. */
+  readonly workerId?: string;
+  /** `compose` for a bot a worker was started with (PAIR set), `api` for a runtime bot held through a lease. */
+  readonly source?: BotSource;
+  /** The compose service that declares the worker (COMPOSE_SERVICE), when set. */
+  readonly service?: string;
+  /** A runtime bot's version the worker is applying. */
+  readonly botVersion?: number;
+  /** The generation of the lease the worker holds the runtime bot under (the number in its fencing token). */
+  readonly leaseGeneration?: number;
 }
+
+export const BOT_SOURCES = ['compose', 'api'] as const;
+export type BotSource = (typeof BOT_SOURCES)[number];
 
 /**
  * Largest heartbeat read back from Redis (the JSON copy in `bots:last-seen`, or the `config` field), in bytes. A real one
@@ -73,6 +86,11 @@ const BotStatusHashSchema = z.object({
       return z.NEVER;
     }
   }),
+  workerId: optionalString,
+  source: z.enum(BOT_SOURCES).optional(),
+  service: optionalString,
+  botVersion: z.coerce.number().int().positive().optional(),
+  leaseGeneration: z.coerce.number().int().positive().optional(),
 });
 
 function toHash(status: BotStatus): Record<string, string> {

@@ -37,6 +37,8 @@ export interface RedisKeys {
   botLease(botId: string): string;
   /** Counter behind a bot's lease generations (INCR on every claim, so fencing tokens only grow). */
   botLeaseGeneration(botId: string): string;
+  /** A worker process's own heartbeat (JSON `{workerId, state, botId?, at}`), expiring unless renewed: alive even while idle. */
+  workerHeartbeat(workerId: string): string;
 }
 
 export function createRedisKeys(prefix = ''): RedisKeys {
@@ -59,6 +61,7 @@ export function createRedisKeys(prefix = ''): RedisKeys {
     botsChangedChannel: `${p}events:bots-changed`,
     botLease: (botId: string) => `${p}bot-lease:${botId}`,
     botLeaseGeneration: (botId: string) => `${p}bot-lease-gen:${botId}`,
+    workerHeartbeat: (workerId: string) => `${p}worker:${workerId}`,
   });
 }
 

@@ -33,6 +33,13 @@ export interface FleetItem {
   readonly alerts_dropped: number;
   readonly alerts_queued: number;
   readonly config: Record<string, unknown>;
+  /** The worker process that wrote the heartbeat (null from older workers). */
+  readonly worker_id: string | null;
+  /** `compose` (declared with PAIR) or `api` (a runtime bot held through a lease); null from older workers. */
+  readonly source: string | null;
+  readonly service: string | null;
+  /** A runtime bot's settings version; null for a compose bot. */
+  readonly bot_version: number | null;
 }
 
 export function toFleetItem(e: FleetEntry): FleetItem {
@@ -56,6 +63,10 @@ export function toFleetItem(e: FleetEntry): FleetItem {
     alerts_dropped: e.alertsDropped,
     alerts_queued: e.alertsQueued,
     config: { ...e.config },
+    worker_id: e.workerId ?? null,
+    source: e.source ?? null,
+    service: e.service ?? null,
+    bot_version: e.botVersion ?? null,
   };
 }
 
