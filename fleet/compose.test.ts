@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { PairSchema } from '../shared/contract/alert';
 import { loadVariables, type VariableSpecs } from '../shared/platform/config';
 import { DATABASE_VARIABLES, loadMasterConfig, MASTER_VARIABLES } from '../shared/config/master-config';
-import { DEFAULT_TICKER_BASE_URL, loadWorkerConfig, WORKER_VARIABLES } from '../shared/config/worker-config';
+import { DEFAULT_TICKER_BASE_URL, loadWorkerConfig, loadWorkerStartup, WORKER_VARIABLES } from '../shared/config/worker-config';
 import { loadSimConfig, SIM_VARIABLES } from '../sim/config';
 import { normaliseCompose, parseComposeYaml, readEnvFile, type ComposeProject } from './compose-file';
 import { interpolateTree } from './interpolate';
@@ -82,7 +82,10 @@ describe('the compose files', () => {
   describe('docker-compose.yml means a working fleet', () => {
     const services = project().services;
     const byRole = (role: Role) => Object.values(services).filter((s) => roleOf(s.command) === role);
-    const workers = byRole('worker');
+    const allWorkers = byRole('worker');
+    // Pinned workers watch the PAIR they are given; the one worker service without PAIR is the generic pool.
+    const workers = allWorkers.filter((w) => w.environment.PAIR !== undefined);
+    const pools = allWorkers.filter((w) => w.environment.PAIR === undefined);
 
     it('declares at least three pairs, each worker with a valid PAIR and a full valid worker configuration', () => {
       expect(workers.length).toBeGreaterThanOrEqual(3);
@@ -124,8 +127,47 @@ describe('the compose files', () => {
         const node = serviceNodes.find((item) => item.key.value === w.name)?.value;
         const [start, , end] = node?.range ?? [0, 0, 0];
         const lines = text.slice(start, end).trim().split('\n').length;
-        expect({ worker: w.name, lines, small: lines <= 5 }).toEqual({ worker: w.name, lines, small: true });
+        expect({ worker: w.name, lines, small: lines <= 6 }).toEqual({ worker: w.name, lines, small: true });
       }
+    });
+
+    it('names each pinned worker its own compose service (COMPOSE_SERVICE), so the bot shows which service owns it', () => {
+      for (const w of workers) {
+        expect({ worker: w.name, COMPOSE_SERVICE: w.environment.COMPOSE_SERVICE }).toEqual({ worker: w.name, COMPOSE_SERVICE: w.name });
+        expect(loadWorkerStartup(w.environment as Record<string, string>).base.service).toBe(w.name);
+      }
+    });
+
+    describe('the worker-pool service (generic workers)', () => {
+      const raw = () => resolved(COMPOSE).services as Record<string, { deploy?: { replicas?: unknown }; container_name?: unknown }>;
+
+      it('is the one worker service without PAIR, and the worker accepts its environment as a generic worker', () => {
+        expect(pools.map((p) => p.name)).toEqual(['worker-pool']);
+        const startup = loadWorkerStartup(pools[0]!.environment as Record<string, string>);
+        expect(startup.pinned).toBeNull();
+        expect(startup.base.service).toBeUndefined();
+        expect(startup.base.redisUrl).toBe('redis://redis:6379');
+      });
+
+      it('gives no bot settings: a generic worker takes them from the runtime bot it claims', () => {
+        for (const name of ['FETCH_INTERVAL_MS', 'OSCILLATION_PERCENT', 'PRICE_FIELD', 'REFERENCE_MODE', 'BOT_ID', 'WORKER_ID', 'COMPOSE_SERVICE']) {
+          expect({ variable: name, set: name in pools[0]!.environment }).toEqual({ variable: name, set: false });
+        }
+      });
+
+      it('runs WORKER_POOL_REPLICAS replicas (default 2), with no fixed container name, published port or WORKER_ID that replicas would share', () => {
+        expect(raw()['worker-pool']?.deploy?.replicas).toBe('2');
+        const four = resolved(COMPOSE, { WORKER_POOL_REPLICAS: '4' }).services as Record<string, { deploy?: { replicas?: unknown } }>;
+        expect(four['worker-pool']?.deploy?.replicas).toBe('4');
+        expect(raw()['worker-pool']?.container_name).toBeUndefined();
+        expect(pools[0]!.ports).toEqual([]);
+      });
+
+      it('is checked and restarted like every worker', () => {
+        expect(localHealthcheckEntry(pools[0]!.healthcheck?.test)).toBe('worker/health.ts');
+        expect(pools[0]!.restart).toBe('unless-stopped');
+        expect(pools[0]!.dependsOn.redis?.condition).toBe('service_healthy');
+      });
     });
 
     it('points the workers at the real Uphold ticker by default', () => {
@@ -142,7 +184,7 @@ describe('the compose files', () => {
       for (const w of Object.values(demo.services).filter((s) => roleOf(s.command) === 'worker')) {
         const url = new URL(w.environment.TICKER_BASE_URL as string);
         expect({ worker: w.name, host: url.hostname, port: Number(url.port), path: url.pathname }).toEqual({ worker: w.name, host: sim!.name, port: simPort, path: '/v0/ticker' });
-        expect(served).toContain(w.environment.PAIR);
+        if (w.environment.PAIR !== undefined) expect(served).toContain(w.environment.PAIR);
         expect(w.dependsOn[sim!.name]).toEqual({ condition: 'service_healthy', required: false });
       }
     });
@@ -192,7 +234,7 @@ describe('the compose files', () => {
     });
 
     it('checks worker health with the compiled `npm run worker:health`, and the master on /ready', () => {
-      for (const w of workers) expect(localHealthcheckEntry(w.healthcheck?.test)).toBe('worker/health.ts');
+      for (const w of allWorkers) expect(localHealthcheckEntry(w.healthcheck?.test)).toBe('worker/health.ts');
       const [master] = byRole('master');
       const test = master!.healthcheck?.test as string[];
       expect(localHealthcheckEntry(test)).toBe('fleet/http-probe.ts');
@@ -218,6 +260,8 @@ describe('the compose files', () => {
       for (const demo of [false, true]) {
         const { plan } = loadFleetPlan({ root: ROOT, demo, env: {} });
         expect(plan.services.map((s) => s.role)).toEqual(['migrate', ...(demo ? ['sim'] : []), 'master', ...workers.map(() => 'worker')]);
+        expect(plan.pool?.name).toBe('worker-pool');
+        expect(plan.pool?.env.PAIR).toBeUndefined();
       }
     });
   });

@@ -88,7 +88,7 @@ describe('npm run demo', () => {
     });
   });
 
-  it('runs the migration, the simulator, the master and a worker per pair, and stops them all on SIGTERM', async () => {
+  it('runs the migration, the simulator, the master, a worker per pair and the generic workers, and stops them all on SIGTERM', async () => {
     const f = fleet as ServiceProcess;
     await f.waitForOutput('"msg":"completed"', 60_000);
 
@@ -118,8 +118,23 @@ describe('npm run demo', () => {
     }, { timeoutMs: 60_000, intervalMs: 500 });
     expect(stored).toBeGreaterThan(0);
 
+    // Pinned workers name their compose service.
+    expect(await readBotStatus(redis.redis, redis.keys, 'BTC-USD')).toMatchObject({ source: 'compose', service: 'worker-btc-usd' });
+
+    // With no runtime bot, the pool is the one spare; a bot added through the API gets a worker of its own, and the
+    // spare stays.
+    await waitFor('the spare generic worker', () => runnerLog(f.output()).some((l) => l.service === 'pool-1' && l.childPid !== undefined), { timeoutMs: 30_000 });
+    const created = await fetch(`http://127.0.0.1:${apiPort}/bots`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pair: 'BTC-EUR', interval_ms: 1000 }) });
+    expect(created.status).toBe(201);
+    const runtime = await waitFor('a heartbeat with a price from the runtime bot BTC-EUR', async () => {
+      const s = await readBotStatus(redis.redis, redis.keys, 'BTC-EUR');
+      return s?.lastPrice ? s : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+    expect(runtime).toMatchObject({ source: 'api', workerId: expect.stringMatching(/^pool-[12]$/), botVersion: 1 });
+    await waitFor('a second generic worker', () => runnerLog(f.output()).some((l) => l.service === 'pool-2' && l.childPid !== undefined), { timeoutMs: 30_000 });
+
     const children = runnerLog(f.output()).filter((l) => l.childPid !== undefined);
-    expect(children.map((c) => c.service)).toEqual(['migrate', 'sim', 'master', 'worker-btc-usd', 'worker-eth-usd', 'worker-xrp-usd']);
+    expect(children.map((c) => c.service)).toEqual(['migrate', 'sim', 'master', 'worker-btc-usd', 'worker-eth-usd', 'worker-xrp-usd', 'pool-1', 'pool-2']);
     // Every line a service prints carries its name.
     for (const name of ['sim', 'master', 'worker-btc-usd', 'worker-eth-usd', 'worker-xrp-usd']) expect(f.output()).toMatch(new RegExp(`^${name} +\\| \\{`, 'm'));
 
@@ -129,8 +144,8 @@ describe('npm run demo', () => {
 
     // Workers stopped before the master, the master before the simulator.
     const stopped = runnerLog(f.output()).filter((l) => l.msg === 'stopped').map((l) => l.service);
-    expect(stopped.slice(0, 3).sort()).toEqual(['worker-btc-usd', 'worker-eth-usd', 'worker-xrp-usd']);
-    expect(stopped.slice(3)).toEqual(['master', 'sim']);
+    expect(stopped.slice(0, 5).sort()).toEqual(['pool-1', 'pool-2', 'worker-btc-usd', 'worker-eth-usd', 'worker-xrp-usd']);
+    expect(stopped.slice(5)).toEqual(['master', 'sim']);
     expect(f.output()).toContain('"clean":true,"msg":"fleet stopped"');
   }, 180_000);
 });
