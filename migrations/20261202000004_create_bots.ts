@@ -34,7 +34,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`ALTER TABLE bots ADD CONSTRAINT bots_price_field_check CHECK (price_field IN ('ask', 'bid', 'mid'))`);
   await knex.raw(`ALTER TABLE bots ADD CONSTRAINT bots_reference_mode_check CHECK (reference_mode IN ('first', 'last-alert'))`);
   await knex.raw(`ALTER TABLE bots ADD CONSTRAINT bots_version_check CHECK (version >= 1)`);
-  await knex.raw(`ALTER TABLE bots ADD CONSTRAINT bots_threshold_check CHECK (threshold_percent ~ '^[0-9]+(\\.[0-9]+)?$')`);
+  await knex.raw(`ALTER TABLE bots ADD CONSTRAINT bots_threshold_check CHECK (threshold_percent ~ '^[0-9]+([.][0-9]+){0,1}$')`);
 
   await knex.schema.createTable('bot_audit', (t) => {
     t.bigIncrements('id').primary();

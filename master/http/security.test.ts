@@ -216,7 +216,7 @@ describe('listening beyond loopback', () => {
     const refused = startService('master/main.ts', env);
     expect(await refused.exited).toBe(2);
     expect(refused.output().trim().split('\n')).toEqual([
-      'Invalid configuration: API_HOST=0.0.0.0 serves the API beyond this machine without API_TOKEN: set API_TOKEN (16+ characters), or API_HOST=127.0.0.1, or API_ALLOW_ANONYMOUS=true to let anyone who reaches it in',
+      'Invalid configuration: API_HOST=0.0.0.0 serves the API beyond this machine without API_TOKEN: set API_TOKEN (16+ characters), or API_HOST=127.0.0.1, or API_ALLOW_ANONYMOUS=true to let anyone who reaches it in (named tokens in API_TOKENS count as well)',
     ]);
 
     const anonymous = startService('master/main.ts', { ...env, API_ALLOW_ANONYMOUS: 'true' });
