@@ -48,9 +48,10 @@ export function createApiClient(deps) {
     return qs ? `${path}?${qs}` : path;
   }
 
-  async function request(path, params, accept, method = 'GET') {
+  async function request(path, params, accept, method = 'GET', body = undefined) {
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(url(path, params), { method, headers: { accept, ...authHeaders() }, cache: 'no-store' });
+      const headers = { accept, ...authHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+      const res = await fetch(url(path, params), { method, headers, cache: 'no-store', body: body === undefined ? undefined : JSON.stringify(body) });
       if (res.status === 401 && attempt < 5) {
         await requestToken(token ? 'That token was refused. Try again.' : '');
         continue;
@@ -78,6 +79,11 @@ export function createApiClient(deps) {
     async getJson(path, params) {
       const res = await request(path, params, 'application/json');
       return res.json();
+    },
+    /** POST, PATCH or DELETE with a JSON body; resolves with the JSON answer, or null for 204. Throws ApiError (status, body). */
+    async send(method, path, body) {
+      const res = await request(path, {}, 'application/json', method, body);
+      return res.status === 204 ? null : res.json();
     },
     /** GET a text resource (CSV). */
     async getText(path, params) {

@@ -3,6 +3,7 @@
 import { createApiClient } from './api.js';
 import { createAlertFeed } from './feed.js';
 import { createFleetTable } from './fleet.js';
+import { createBotControls } from './bots.js';
 import { createPriceChart } from './chart.js';
 import { createStatsPanel } from './stats.js';
 import { createHistory } from './history.js';
@@ -94,10 +95,20 @@ async function start() {
     container.setAttribute('aria-label', `Price chart of ${pair}: ${(ticks.items ?? []).length} ticks, ${(alerts.items ?? []).length} alerts`);
   }
 
+  const controls = createBotControls({
+    api,
+    toolbar: $('bot-toolbar'),
+    addButton: $('bot-add'),
+    form: $('bot-form'),
+    error: $('bot-error'),
+    onChanged: () => fleet.refresh(),
+  });
   const fleet = createFleetTable({
     api,
     tbody: $('fleet-table').tBodies[0],
     empty: $('fleet-empty'),
+    controls,
+    actionsHead: $('fleet-actions-head'),
     onBots(list) {
       bots = list;
       offerPairs(list.map((b) => b.pair));
@@ -133,6 +144,8 @@ async function start() {
   windowSelect.addEventListener('change', () => void drawChart().catch((err) => console.warn('chart failed', err)));
 
   // The first request asks for a token if the API wants one, before the live stream is opened with it.
+  // Who the token is (GET /me) decides whether the fleet table offers bot controls (operators only).
+  await controls.loadScope();
   await fleet.refresh().catch((err) => console.warn('fleet failed', err));
   feed.start();
   every(FLEET_REFRESH_MS, () => fleet.refresh(), { immediate: false });
