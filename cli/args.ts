@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { BOT_ID_RE } from '../shared/contract/alert';
 import { BadRequestError } from '../shared/read-model/bad-request';
+import { parseBotPatch, parseNewBot, type BotPatch, type NewBot } from '../shared/read-model/bot-settings';
 import {
   ALERT_CSV_PARAMS,
   MAX_PAGE_LIMIT,
@@ -25,7 +26,11 @@ export type CliCommand =
   | { readonly kind: 'alerts'; readonly filter: AlertFilter; readonly ordering: Ordering; readonly limit: number | 'all'; readonly format: Format }
   | { readonly kind: 'stats'; readonly since: string; readonly until?: string; readonly window: string | null; readonly pairs: readonly string[]; readonly format: Format }
   | { readonly kind: 'fleet'; readonly format: Format }
-  | { readonly kind: 'fleet-remove'; readonly botId: string };
+  | { readonly kind: 'fleet-remove'; readonly botId: string }
+  | { readonly kind: 'bots-list'; readonly format: Format }
+  | { readonly kind: 'bots-add'; readonly bot: NewBot }
+  | { readonly kind: 'bots-set'; readonly botId: string; readonly patch: BotPatch }
+  | { readonly kind: 'bots-remove'; readonly botId: string };
 
 /** Connection settings given as flags; they override DATABASE_URL / REDIS_URL / REDIS_KEY_PREFIX. */
 export interface CliConnectionFlags {
@@ -44,6 +49,17 @@ export const USAGE = `Usage:
   npm run alerts -- stats [--window 20m | --since T [--until T]] [--pair P] [--format table|json]
   npm run alerts -- fleet [--format table|json]
   npm run alerts -- fleet remove <bot_id>    forget a bot now (one still running reappears with its next heartbeat)
+  npm run alerts -- bots list [--format table|json]
+  npm run alerts -- bots add <pair> [--bot-id ID] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M]
+  npm run alerts -- bots set <bot_id> [--pair P] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M]
+  npm run alerts -- bots pause|resume|remove <bot_id>
+
+Bots (runtime bots, the same checks as POST/PATCH /bots; changes are recorded in the audit as cli:<your user name>):
+  --bot-id ID          the new bot's id [default: the pair]
+  --interval-ms N      time between polls, 100 to 86400000 ms [default: 5000]
+  --threshold P        alert at this percent move, e.g. 0.5 (also --threshold-percent) [default: 0.01]
+  --price-field F      ask, bid or mid [default: ask]
+  --reference-mode M   first or last-alert [default: last-alert]
 
 Filters (the same as GET /alerts):
   --pair P            a pair such as BTC-USD; repeat it or give a comma list
@@ -61,7 +77,8 @@ Connection (or the environment variables DATABASE_URL, REDIS_URL, REDIS_KEY_PREF
 Stopped bots, and bots whose heartbeat expired, leave the fleet once their last heartbeat is older than FLEET_RETENTION
 (default 24h).
 
-Exit codes: 0 done, 1 the database or Redis failed (or fleet remove names an unknown bot), 2 bad command line or configuration.`;
+Exit codes: 0 done, 1 the database or Redis failed (or fleet remove names an unknown bot; or bots names an unknown bot,
+a taken id or a compose bot), 2 bad command line or configuration.`;
 
 const FLAG_OF: Record<string, string> = { min_change: '--min-change' };
 const flagName = (parameter: string) => FLAG_OF[parameter] ?? `--${parameter}`;
@@ -101,6 +118,7 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
     if (extra.length) throw new UsageError(`${extra.map(([k]) => `--${k}`).join(', ')} cannot be used with fleet remove`);
     return { command: { kind: 'fleet-remove', botId }, connection };
   }
+  if (sub === 'bots') return { command: parseBotsCommand(values, positionals.slice(1)), connection };
   if (positionals.length > 1) throw new UsageError(`expected at most one command (stats, fleet or fleet remove <bot_id>), got: ${positionals.join(' ')}\n\n${USAGE}`);
 
   const used = (names: readonly (keyof typeof values)[]) => names.filter((n) => values[n] !== undefined);
@@ -144,6 +162,77 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
   }
 }
 
+/** The flag of each bot setting, for refusals. */
+const BOT_FLAGS: Record<string, string> = {
+  pair: '--pair',
+  bot_id: '--bot-id',
+  interval_ms: '--interval-ms',
+  threshold_percent: '--threshold',
+  price_field: '--price-field',
+  reference_mode: '--reference-mode',
+};
+const BOT_SETTING_OPTIONS = ['bot-id', 'interval-ms', 'threshold', 'threshold-percent', 'price-field', 'reference-mode'] as const;
+const CONNECTION_OPTIONS = ['database-url', 'redis-url', 'redis-key-prefix'];
+const BOTS_SUBCOMMANDS = ['list', 'add', 'set', 'pause', 'resume', 'remove'];
+
+/** A bot check's 400 reworded for the command line, naming the flag (the words are the worker's). */
+function botUsage(err: unknown): never {
+  if (err instanceof BadRequestError) {
+    const allowed = Array.isArray(err.allowed) ? `one of ${err.allowed.join(', ')}` : err.allowed;
+    const flag = BOT_FLAGS[err.parameter] ?? err.parameter;
+    throw new UsageError(`${flag} ${JSON.stringify(err.value)} is invalid: expected ${allowed}`);
+  }
+  throw err;
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
+
+function parseBotsCommand(values: Values, args: readonly string[]): CliCommand {
+  const [action, target, ...rest] = args;
+  if (action === undefined || !BOTS_SUBCOMMANDS.includes(action)) {
+    throw new UsageError(`bots takes one of ${BOTS_SUBCOMMANDS.join(', ')}, got: ${action ?? 'none'}\n\n${USAGE}`);
+  }
+  const given = Object.entries(values).filter(([k, v]) => v !== undefined && !CONNECTION_OPTIONS.includes(k)).map(([k]) => k);
+  const allow = (names: readonly string[]) => {
+    const extra = given.filter((k) => !names.includes(k));
+    if (extra.length) throw new UsageError(`${extra.map((k) => `--${k}`).join(', ')} cannot be used with bots ${action}`);
+  };
+  if (action === 'list') {
+    if (target !== undefined) throw new UsageError(`bots list takes no argument, got: ${args.slice(1).join(' ')}`);
+    allow(['format']);
+    return { kind: 'bots-list', format: pickFormat(values.format, ['table', 'json']) };
+  }
+  if (target === undefined || rest.length > 0) throw new UsageError(`bots ${action} takes one ${action === 'add' ? 'pair' : 'bot id'}, got: ${args.slice(1).join(' ') || 'none'}\n\n${USAGE}`);
+  if (values.threshold !== undefined && values['threshold-percent'] !== undefined) throw new UsageError('give --threshold or --threshold-percent, not both');
+  const threshold = values.threshold ?? values['threshold-percent'];
+  // Flags are text; an all-digit interval goes to the check as the number the API would receive.
+  const interval = values['interval-ms'] === undefined ? undefined : /^\d{1,15}$/.test(values['interval-ms']) ? Number(values['interval-ms']) : values['interval-ms'];
+  const settings = strip({ threshold_percent: threshold, price_field: values['price-field'], reference_mode: values['reference-mode'] }) as Record<string, unknown>;
+  if (interval !== undefined) settings.interval_ms = interval;
+  if ((values.pair?.length ?? 0) > 1) throw new UsageError('--pair is given more than once: a bot watches one pair');
+  try {
+    if (action === 'add') {
+      allow(BOT_SETTING_OPTIONS);
+      const body: Record<string, unknown> = { pair: target, ...settings };
+      if (values['bot-id'] !== undefined) body.bot_id = values['bot-id'];
+      return { kind: 'bots-add', bot: parseNewBot(body) };
+    }
+    if (!BOT_ID_RE.test(target)) throw new UsageError(`bot id ${JSON.stringify(target)} is invalid: expected 1-64 characters: letters, digits, ".", "_", ":", "-"`);
+    if (action === 'set') {
+      allow(['pair', ...BOT_SETTING_OPTIONS.filter((o) => o !== 'bot-id')]);
+      const body: Record<string, unknown> = { ...settings };
+      if (values.pair?.[0] !== undefined) body.pair = values.pair[0];
+      if (Object.keys(body).length === 0) throw new UsageError(`bots set needs at least one of --pair, --interval-ms, --threshold, --price-field, --reference-mode`);
+      return { kind: 'bots-set', botId: target, patch: parseBotPatch(body) };
+    }
+    allow([]);
+    if (action === 'remove') return { kind: 'bots-remove', botId: target };
+    return { kind: 'bots-set', botId: target, patch: parseBotPatch({ enabled: action === 'resume' }) };
+  } catch (err) {
+    return botUsage(err);
+  }
+}
+
 const OPTIONS = {
   pair: { type: 'string', multiple: true },
   direction: { type: 'string' },
@@ -154,6 +243,12 @@ const OPTIONS = {
   limit: { type: 'string' },
   window: { type: 'string' },
   format: { type: 'string' },
+  'bot-id': { type: 'string' },
+  'interval-ms': { type: 'string' },
+  threshold: { type: 'string' },
+  'threshold-percent': { type: 'string' },
+  'price-field': { type: 'string' },
+  'reference-mode': { type: 'string' },
   'database-url': { type: 'string' },
   'redis-url': { type: 'string' },
   'redis-key-prefix': { type: 'string' },

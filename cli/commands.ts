@@ -6,8 +6,12 @@ import { alertCsvChunks } from '../shared/read-model/alert-csv';
 import type { AlertItem, AlertQueries } from '../shared/read-model/alert-queries';
 import type { AlertFilter, Ordering } from '../shared/read-model/query-params';
 import { readFleetItems, removeBot } from '../shared/read-model/fleet-view';
+import type { Knex } from '../shared/platform/db';
+import { describeError } from '../shared/platform/errors';
+import { announceBotChange, reconcileDesiredBots } from '../shared/read-model/bots-mirror';
+import type { BotItem, BotsRepository } from '../shared/read-model/bots-repository';
 import type { CliCommand } from './args';
-import { alertTable, fleetTable, statsTable } from './render';
+import { alertTable, botsTable, fleetTable, statsTable } from './render';
 
 /** What the commands need: the API's own query modules over a database, Redis for the fleet, and where to write. */
 export interface CliDeps {
@@ -18,6 +22,10 @@ export interface CliDeps {
   readonly now: number;
   /** FLEET_RETENTION in ms: stopped or expired bots older than this are left out of `fleet`. @defaultValue 24h */
   readonly fleetRetentionMs?: number;
+  /** The bots table, for `bots ...` (the repository the API uses). */
+  readonly bots?: { readonly db: Knex; readonly repository: BotsRepository; readonly actor: string };
+  /** Where a warning goes (stderr); stdout stays for output. */
+  readonly warn?: (message: string) => void;
 }
 
 /** `fleet remove` named a bot that never reported (or was removed already). */
@@ -39,6 +47,24 @@ async function* batches(queries: AlertQueries, filter: AlertFilter, ordering: Or
     left -= kept.length;
     yield kept;
     if (left <= 0) return;
+  }
+}
+
+/** One line about a bot for the terminal. */
+const describeBot = (b: BotItem) =>
+  `${b.bot_id} (${b.pair}, every ${b.interval_ms} ms, threshold ${b.threshold_percent} %, ${b.price_field}, ${b.reference_mode}${b.enabled ? '' : ', paused'}) version ${b.version}`;
+
+/**
+ * After a change committed: the Redis mirror rewritten from the table and the bot announced, as the API does. When Redis
+ * is unreachable the change stands (it is in Postgres) and a master's reconcile loop mirrors it within BOTS_RECONCILE_MS.
+ */
+async function mirrorChange(deps: CliDeps, db: Knex, botId: string): Promise<void> {
+  try {
+    const { redis, keys } = deps.redis();
+    await reconcileDesiredBots(db, redis, keys);
+    await announceBotChange(redis, keys, botId);
+  } catch (err) {
+    deps.warn?.(`the change is saved, but the Redis mirror was not updated (${describeError(err)}); a running master updates it within BOTS_RECONCILE_MS`);
   }
 }
 
@@ -82,6 +108,33 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
       await write(out, command.format === 'json' ? `${JSON.stringify(bots, null, 2)}\n` : `${fleetTable(bots, now)}\n`);
       return;
     }
+    case 'bots-list': {
+      const bots = await botsDeps(deps).repository.list();
+      await write(out, command.format === 'json' ? `${JSON.stringify(bots, null, 2)}\n` : `${botsTable(bots, now)}\n`);
+      return;
+    }
+    case 'bots-add': {
+      const { db, repository, actor } = botsDeps(deps);
+      const bot = await repository.create(command.bot, actor);
+      await mirrorChange(deps, db, bot.bot_id);
+      await write(out, `added bot ${describeBot(bot)}\n`);
+      return;
+    }
+    case 'bots-set': {
+      const { db, repository, actor } = botsDeps(deps);
+      const bot = await repository.update(command.botId, command.patch, actor);
+      await mirrorChange(deps, db, bot.bot_id);
+      const verb = Object.keys(command.patch).length === 1 && command.patch.enabled !== undefined ? (command.patch.enabled ? 'resumed' : 'paused') : 'changed';
+      await write(out, `${verb} bot ${describeBot(bot)}\n`);
+      return;
+    }
+    case 'bots-remove': {
+      const { db, repository, actor } = botsDeps(deps);
+      const bot = await repository.remove(command.botId, actor);
+      await mirrorChange(deps, db, bot.bot_id);
+      await write(out, `removed bot ${bot.bot_id}\n`);
+      return;
+    }
     case 'fleet-remove': {
       const { redis, keys } = deps.redis();
       if (!(await removeBot(redis, keys, command.botId))) throw new UnknownBotError(`no bot has reported with id ${command.botId}`);
@@ -89,4 +142,9 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
       return;
     }
   }
+}
+
+function botsDeps(deps: CliDeps): NonNullable<CliDeps['bots']> {
+  if (!deps.bots) throw new Error('bots commands need the bots table');
+  return deps.bots;
 }

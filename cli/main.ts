@@ -6,7 +6,9 @@ import { createLogger } from '../shared/platform/logger';
 import { DATABASE_VARIABLES, MASTER_VARIABLES } from '../shared/config/master-config';
 import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createRedisKeys } from '../shared/contract/redis-keys';
+import { userInfo } from 'node:os';
 import { createAlertQueries } from '../shared/read-model/alert-queries';
+import { createBotsRepository } from '../shared/read-model/bots-repository';
 import { parseCommandLine, UsageError, USAGE } from './args';
 import { runCommand } from './commands';
 
@@ -49,6 +51,8 @@ async function main(): Promise<number> {
       now,
       out: process.stdout,
       fleetRetentionMs: config.FLEET_RETENTION,
+      bots: { db, repository: createBotsRepository(db), actor: `cli:${osUser()}` },
+      warn: (message) => process.stderr.write(`alerts: ${message}\n`),
       redis: () => {
         redis ??= createRedis(config.REDIS_URL, logger, {
           name: 'cli',
@@ -65,6 +69,15 @@ async function main(): Promise<number> {
   } finally {
     if (redis) await closeRedis(redis);
     await db.destroy();
+  }
+}
+
+/** Who runs the CLI, for the audit: the OS user name (USER when the account has no name entry). */
+function osUser(): string {
+  try {
+    return userInfo().username || process.env.USER || 'unknown';
+  } catch {
+    return process.env.USER || 'unknown';
   }
 }
 

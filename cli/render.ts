@@ -2,6 +2,7 @@ import Table from 'cli-table3';
 import { Decimal } from '../shared/contract/decimal';
 import type { AlertItem, StatsResult } from '../shared/read-model/alert-queries';
 import type { FleetItem } from '../shared/read-model/fleet-view';
+import type { BotItem } from '../shared/read-model/bots-repository';
 
 /**
  * Human-readable tables for the terminal (cli-table3). CSV and JSON keep every digit; tables round the change to
@@ -75,6 +76,27 @@ export function fleetTable(bots: readonly FleetItem[], now: number): string {
       b.consecutive_errors,
       b.last_error ? b.last_error.slice(0, 40) : '-',
       ago(b.heartbeat_at, now),
+    ]));
+  }
+  return table.toString();
+}
+
+export function botsTable(bots: readonly BotItem[], now: number): string {
+  if (bots.length === 0) return 'No bots yet: add one with `npm run alerts -- bots add <pair>`.';
+  const table = new Table({ ...plain, head: ['bot', 'pair', 'state', 'interval ms', 'threshold %', 'price', 'reference', 'source', 'version', 'changed', 'by'] });
+  for (const b of bots) {
+    table.push(row([
+      b.bot_id,
+      b.pair,
+      b.enabled ? 'enabled' : 'PAUSED',
+      b.interval_ms,
+      b.threshold_percent,
+      b.price_field,
+      b.reference_mode,
+      b.source === 'compose' ? `compose (${b.service ?? '-'})` : 'api',
+      b.version,
+      ago(b.updated_at, now),
+      b.updated_by,
     ]));
   }
   return table.toString();
