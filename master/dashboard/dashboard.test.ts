@@ -41,6 +41,13 @@ describe('the dashboard in a browser', () => {
   // lives in sessionStorage, which is per tab.
   let context: BrowserContext;
   const logger = createLogger({ name: 'dashboard-browser-test', level: 'silent' });
+  // Stored before any page loads: the history's pair filter offers the pairs of the (cached) recent statistics.
+  const observed = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
+  const xrp = [
+    makeAlert({ pair: 'XRP-USD', direction: 'up', changePercent: '1.25', observedAt: observed(30) }),
+    makeAlert({ pair: 'XRP-USD', direction: 'down', changePercent: '-2.5', observedAt: observed(20) }),
+    makeAlert({ pair: 'XRP-USD', direction: 'down', changePercent: '-0.75', observedAt: observed(10) }),
+  ];
 
   function startWorker(pair: string): Worker {
     const config = loadWorkerConfig({
@@ -77,6 +84,7 @@ describe('the dashboard in a browser', () => {
       logger,
       tuning: { streamBlockMs: 200, pairsRefreshMs: 200 },
     });
+    await createAlertRepository(t.db).insertMany([...xrp, makeAlert({ pair: 'ADA-USD', direction: 'down', changePercent: '-3', observedAt: observed(15) })]);
     workerRedis = createRedis(r.url, logger, { name: 'browser-test-worker', failFast: true });
     await Promise.all([startWorker('BTC-USD').start(), startWorker('ETH-USD').start()]);
     await waitFor('both bots to report', async () => (await r.redis.hlen(r.keys.botsLastSeen)) >= 2);
@@ -172,7 +180,8 @@ describe('the dashboard in a browser', () => {
   it('draws the price chart of the chosen pair (the canvas holds the price line)', async () => {
     const { page } = await open(`${master.url}/`);
     await page.waitForSelector('#chart-pair option[value="ETH-USD"]', { state: 'attached' });
-    await page.getByLabel('Pair', { exact: true }).first().selectOption('ETH-USD');
+    // By section, as a user finds it: other parts of the page have their own "Pair" fields.
+    await page.getByRole('region', { name: 'Price' }).getByLabel('Pair', { exact: true }).selectOption('ETH-USD');
     await page.waitForSelector('#price-chart[data-pair="ETH-USD"] canvas');
     const linePixels = await waitFor('the price line on the canvas', () =>
       page.evaluate((rgb) => {
@@ -227,22 +236,9 @@ describe('the dashboard in a browser', () => {
   });
 
   describe('history', () => {
-    const observed = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
-    const xrp = [
-      makeAlert({ pair: 'XRP-USD', direction: 'up', changePercent: '1.25', observedAt: observed(30) }),
-      makeAlert({ pair: 'XRP-USD', direction: 'down', changePercent: '-2.5', observedAt: observed(20) }),
-      makeAlert({ pair: 'XRP-USD', direction: 'down', changePercent: '-0.75', observedAt: observed(10) }),
-    ];
-
-    beforeAll(async () => {
-      // When the file's set-up failed, its error is the one to read: nothing more to set up here.
-      if (!master) return;
-      await createAlertRepository(t.db).insertMany([...xrp, makeAlert({ pair: 'ADA-USD', direction: 'down', changePercent: '-3', observedAt: observed(15) })]);
-    });
-
     async function filterXrpDown(page: Page): Promise<void> {
       await page.waitForSelector('#f-pair option[value="XRP-USD"]', { state: 'attached' });
-      await page.getByLabel('Pair', { exact: true }).last().selectOption('XRP-USD');
+      await page.getByRole('region', { name: 'History' }).getByLabel('Pair', { exact: true }).selectOption('XRP-USD');
       await page.getByLabel('Direction').selectOption('down');
       await page.getByRole('button', { name: 'Apply filters' }).click();
     }

@@ -1,8 +1,12 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { sleep } from '../../shared/platform/retry';
 
 /** Where a system Chromium is looked for (Debian's `chromium` package) when CHROMIUM_PATH is unset. */
 export const SYSTEM_CHROMIUM_PATH = '/usr/bin/chromium';
@@ -72,10 +76,33 @@ export async function findChromium(env: NodeJS.ProcessEnv = process.env): Promis
 async function unpackPackagedChromium(): Promise<string> {
   const entry = require.resolve('@sparticuz/chromium');
   const script = `const { default: c } = await import(${JSON.stringify(pathToFileURL(entry).href)}); process.stdout.write(await c.executablePath());`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+  // The package takes an existing /tmp/chromium as unpacked: two jest workers unpacking at once would let the second
+  // launch a half-written binary. One unpacks at a time, across processes.
+  const { stdout } = await withUnpackLock(() => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }));
   const path = stdout.trim();
   if (!isExecutable(path)) throw new Error(`the package unpacked to ${path}, which is not executable`);
   return path;
+}
+
+/** A lock directory (mkdir is atomic) beside the unpacked files; one left by a killed process counts as stale after 2 min. */
+async function withUnpackLock<T>(work: () => Promise<T>): Promise<T> {
+  const lock = join(tmpdir(), 'tickwatch-chromium-unpack.lock');
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const since = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (since > 120_000) await rm(lock, { recursive: true, force: true });
+      else await sleep(100);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 export interface LaunchOptions {
