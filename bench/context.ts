@@ -1,7 +1,7 @@
 import type { Figure } from './report';
 import type { BenchTargets } from './resources';
 
-export const SECTIONS = ['ingest', 'latency', 'api', 'worker'] as const;
+export const SECTIONS = ['ingest', 'latency', 'api', 'worker', 'control'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What `npm run bench -- <flags>` asked for. */
