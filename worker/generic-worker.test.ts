@@ -175,6 +175,20 @@ describe('live settings of a held bot', () => {
     await waitFor('five requests at the new interval', () => requests('SLOW-USD').length >= slowFrom + 5, { timeoutMs: 8_000 });
     expect(await readBotStatus(c.t.redis, c.t.keys, 'slow')).toMatchObject({ botVersion: 2, config: { intervalMs: 200 } });
   }, 40_000);
+
+  it('a pair change moves the bot to the new pair under the same lease, with a fresh reference', async () => {
+    c.sim.setPrice('SLOW2-USD', '7');
+    const holder = (await readBotHolder(c.t.redis, c.t.keys, 'slow'))!;
+    await desire(bot('slow', 'SLOW2-USD', { intervalMs: 200, version: 3 }));
+    await waitFor('the new pair polled', async () => {
+      const s = await readBotStatus(c.t.redis, c.t.keys, 'slow');
+      return s?.pair === 'SLOW2-USD' && s.referencePrice === '7' && s.botVersion === 3;
+    });
+    const oldCount = requests('SLOW-USD').length;
+    await waitFor('three polls of the new pair', () => requests('SLOW2-USD').length >= 3);
+    expect(requests('SLOW-USD')).toHaveLength(oldCount);
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'slow')).toMatchObject({ workerId: holder.workerId, generation: holder.generation });
+  }, 20_000);
 });
 
 describe('pausing and deleting a held bot', () => {

@@ -40,7 +40,10 @@ interface Held {
   readonly grant: LeaseGrant;
   bot: DesiredBot;
   runner: Worker;
+  /** TTL of the last successful renew (the deadline is computed from it). */
   ttlMs: number;
+  /** TTL the next renew sets (after an interval change); the deadline follows only once Redis has it. */
+  wantTtlMs: number;
   /** When the last successful renew (or the claim) was sent: the lease runs at least `ttlMs` from then. */
   renewedAt: number;
   /** Bad mirror entry already logged (once until it changes). */
@@ -89,7 +92,7 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
 
   const startBot = (grant: LeaseGrant, bot: DesiredBot, renewedAt: number): Held => {
     const ttlMs = ttlFor(bot.intervalMs);
-    const entry: Partial<Held> = { grant, bot, ttlMs, renewedAt };
+    const entry: Partial<Held> = { grant, bot, ttlMs, wantTtlMs: ttlMs, renewedAt };
     const runner = createWorker({
       ...deps.botDeps,
       config: runtimeBotConfig(base, bot),
@@ -164,7 +167,7 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
     let text: string | null;
     try {
       [renewed, text] = await withTimeout(
-        Promise.all([renewLease(redis, keys, h.grant, h.ttlMs), redis.hget(keys.desiredBots, h.grant.botId)]),
+        Promise.all([renewLease(redis, keys, h.grant, h.wantTtlMs), redis.hget(keys.desiredBots, h.grant.botId)]),
         commandTimeoutMs,
         'Redis (renew the lease)',
       );
@@ -174,8 +177,10 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
     }
     if (!renewed) return giveUp('the lease holds another token', true);
     h.renewedAt = sentAt;
+    h.ttlMs = h.wantTtlMs;
     if (text === null) return giveUp('the bot was deleted');
-    const parsed = parseDesiredBot(text);
+    const read = parseDesiredBot(text);
+    const parsed = read.ok && read.bot.botId !== h.grant.botId ? { ok: false as const, reason: `entry names bot ${read.bot.botId}` } : read;
     if (!parsed.ok) {
       if (h.badEntry !== parsed.reason) log.warn({ botId: h.grant.botId, reason: parsed.reason }, 'unreadable desired-bot entry: keeping the current settings');
       h.badEntry = parsed.reason;
@@ -185,16 +190,17 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
     const bot = parsed.bot;
     if (!bot.enabled) return giveUp('the bot was paused');
     if (bot.version === h.bot.version) return;
-    if (bot.pair !== h.bot.pair || bot.botId !== h.bot.botId) {
+    if (bot.pair !== h.bot.pair) {
       // A new pair is a new ticker, channel and stream: the bot restarts under the same lease, with a fresh reference.
       await h.runner.stop();
-      const ttlMs = ttlFor(bot.intervalMs);
       held = startBot(h.grant, bot, h.renewedAt);
-      held.ttlMs = Math.min(ttlMs, h.ttlMs);
+      // Redis holds the lease for the old TTL until the next renew: the deadline never reaches past it.
+      held.ttlMs = Math.min(held.ttlMs, h.ttlMs);
       log.info({ botId: bot.botId, pair: bot.pair, version: bot.version }, 'runtime bot restarted for its new pair');
       return;
     }
-    h.ttlMs = ttlFor(bot.intervalMs);
+    h.wantTtlMs = ttlFor(bot.intervalMs);
+    h.ttlMs = Math.min(h.ttlMs, h.wantTtlMs);
     h.bot = bot;
     h.runner.reconfigure(runtimeBotConfig(base, bot), bot.version);
     log.info({ botId: bot.botId, version: bot.version }, 'new settings for the runtime bot: applied at its next tick');
