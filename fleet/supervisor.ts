@@ -34,6 +34,8 @@ export interface Supervisor {
   addService(service: ServicePlan): boolean;
   /** Stops a service `addService` started (SIGTERM, SIGKILL after its grace period) and forgets it. False if it had to be killed. */
   removeService(name: string): Promise<boolean>;
+  /** True once a long-running service has ended and will not be restarted (its restart policy gave up). */
+  hasEnded(name: string): boolean;
 }
 
 export interface SupervisorDeps {
@@ -57,6 +59,8 @@ export class FleetStartError extends Error {
 
 interface Unit {
   readonly service: ServicePlan;
+  /** The outcome has settled: over for good. */
+  ended(): boolean;
   start(): void;
   /** Settles once the service is over for good: resolves when a one-shot exited 0 or a long-running one will not restart; rejects when a one-shot failed for good. */
   readonly outcome: Promise<void>;
@@ -95,10 +99,15 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     let attempts = 0;
     // Set once this unit is told to stop (alone, by removeService, or with the fleet): its exit is then no failure.
     let ending = false;
+    let settled = false;
     let settle!: { resolve: () => void; reject: (err: Error) => void };
     const outcome = new Promise<void>((resolve, reject) => {
       settle = { resolve, reject };
     });
+    void outcome.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     // Callers that never await one of these must not see an unhandled rejection.
     outcome.catch(() => undefined);
 
@@ -168,6 +177,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
     return {
       service,
+      ended: () => settled,
       start,
       outcome,
       async stop() {
@@ -244,6 +254,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       unit.start();
       return true;
     },
+    hasEnded: (name) => units.get(name)?.ended() === true,
     async removeService(name) {
       const unit = units.get(name);
       if (!unit) return true;

@@ -156,3 +156,44 @@ describe('the generic worker pool of npm start, against Redis', () => {
     await redis.redis.hdel(redis.keys.desiredBots, 'broken');
   });
 });
+
+describe('a generic worker that ends for good', () => {
+  it('is replaced by a new one', async () => {
+    const redis = await createTestRedis();
+    let text = '';
+    const stream = new Writable({
+      write(chunk, _encoding, callback) {
+        text += chunk.toString();
+        callback();
+      },
+    });
+    const output = createFleetOutput({ stdout: stream, stderr: stream, names: ['fleet', 'pool-10'] });
+    const logger = createLogger({ name: 'fleet', level: 'info', pretty: false, destination: output.writable('fleet', 'stdout') });
+    // The fleet-service fixture in its crash mode, with no restart: over for good at its first exit.
+    const template: ServicePlan = {
+      name: 'worker-pool',
+      role: 'worker',
+      entry: 'fleet-service.js',
+      args: ['crash'],
+      nodeFlags: [],
+      env: {},
+      restart: { mode: 'no' },
+      oneShot: false,
+      waitsFor: [],
+      startRank: 3,
+      stopGracePeriodMs: 1000,
+    };
+    const supervisor = createSupervisor({ plan: { services: [], external: [], profiles: [] }, root: path.join(__dirname, '..', 'test', 'fixtures'), output, logger, baseEnv: { PATH: process.env.PATH ?? '' }, nodeArgs: [] });
+    const pool = createWorkerPool({ template, supervisor, redis: redis.redis, keys: redis.keys, spares: 1, checkMs: 100, logger });
+    try {
+      await supervisor.start();
+      pool.start();
+      await waitFor('the replacement', () => text.includes('generic worker pool-1 ended for good; replacing it') && (text.match(/"msg":"started"/g)?.length ?? 0) >= 2);
+      expect(pool.members()).toHaveLength(1);
+    } finally {
+      await pool.stop();
+      await supervisor.stop();
+      await redis.cleanup();
+    }
+  });
+});

@@ -61,7 +61,7 @@ export async function readPoolDemand(redis: Redis, keys: RedisKeys): Promise<{ e
 export interface WorkerPoolDeps {
   /** The generic-worker service of the plan; each copy gets its environment plus its own WORKER_ID. */
   readonly template: ServicePlan;
-  readonly supervisor: Pick<Supervisor, 'addService' | 'removeService'>;
+  readonly supervisor: Pick<Supervisor, 'addService' | 'removeService' | 'hasEnded'>;
   /** A connection of the runner's own (the pool does not close it). */
   readonly redis: Redis;
   readonly keys: RedisKeys;
@@ -88,13 +88,27 @@ export function createWorkerPool(deps: WorkerPoolDeps): WorkerPool {
   const log = deps.logger.child({ pool: deps.template.name });
   const prefix = deps.namePrefix ?? 'pool-';
   const members: string[] = [];
+  /** Names of workers still stopping: not reused until they are gone. */
+  const retiring = new Set<string>();
   let last = '';
 
   const nextName = () => {
-    for (let n = 1; ; n += 1) if (!members.includes(`${prefix}${n}`)) return `${prefix}${n}`;
+    for (let n = 1; ; n += 1) if (!members.includes(`${prefix}${n}`) && !retiring.has(`${prefix}${n}`)) return `${prefix}${n}`;
+  };
+
+  /** Takes a worker out of the pool and stops it; not awaited, so a worker's shutdown never holds up a round. */
+  const retire = (name: string) => {
+    members.splice(members.indexOf(name), 1);
+    retiring.add(name);
+    void deps.supervisor.removeService(name).finally(() => retiring.delete(name));
   };
 
   const round = async (): Promise<number> => {
+    // A worker whose restart policy gave up is no member any more: the pool starts another in its place.
+    for (const name of members.filter((m) => deps.supervisor.hasEnded(m))) {
+      log.warn({ worker: name }, `generic worker ${name} ended for good; replacing it`);
+      retire(name);
+    }
     const demand = await readPoolDemand(deps.redis, deps.keys);
     const decision = decidePool({ members, enabledBots: demand.enabledBots, spares: deps.spares, holders: demand.holders });
     const summary = `${demand.enabledBots}/${members.length}/${decision.start}/${decision.stop.join(',')}`;
@@ -111,11 +125,7 @@ export function createWorkerPool(deps: WorkerPoolDeps): WorkerPool {
       if (!deps.supervisor.addService(service)) return DEFAULT_POOL_CHECK_MS;
       members.push(name);
     }
-    for (const name of decision.stop) {
-      members.splice(members.indexOf(name), 1);
-      // Not awaited: a worker's shutdown (up to its grace period) must not hold up the next sizing round.
-      void deps.supervisor.removeService(name);
-    }
+    for (const name of decision.stop) retire(name);
     return deps.checkMs ?? DEFAULT_POOL_CHECK_MS;
   };
 
