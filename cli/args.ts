@@ -176,10 +176,11 @@ const CONNECTION_OPTIONS = ['database-url', 'redis-url', 'redis-key-prefix'];
 const BOTS_SUBCOMMANDS = ['list', 'add', 'set', 'pause', 'resume', 'remove'];
 
 /** A bot check's 400 reworded for the command line, naming the flag (the words are the worker's). */
-function botUsage(err: unknown): never {
+function botUsage(err: unknown, positional: 'pair' | 'bot id'): never {
   if (err instanceof BadRequestError) {
     const allowed = Array.isArray(err.allowed) ? `one of ${err.allowed.join(', ')}` : err.allowed;
-    const flag = BOT_FLAGS[err.parameter] ?? err.parameter;
+    // `bots add <pair>` takes the pair as its argument, not as --pair.
+    const flag = positional === 'pair' && err.parameter === 'pair' ? 'pair' : (BOT_FLAGS[err.parameter] ?? err.parameter);
     throw new UsageError(`${flag} ${JSON.stringify(err.value)} is invalid: expected ${allowed}`);
   }
   throw err;
@@ -229,7 +230,7 @@ function parseBotsCommand(values: Values, args: readonly string[]): CliCommand {
     if (action === 'remove') return { kind: 'bots-remove', botId: target };
     return { kind: 'bots-set', botId: target, patch: parseBotPatch({ enabled: action === 'resume' }) };
   } catch (err) {
-    return botUsage(err);
+    return botUsage(err, action === 'add' ? 'pair' : 'bot id');
   }
 }
 

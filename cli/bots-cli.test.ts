@@ -61,7 +61,7 @@ describe('npm run alerts -- bots', () => {
   });
 
   it.each([
-    [['bots', 'add', 'BTCUSD'], /--pair "BTCUSD" is invalid: expected a pair such as BTC-USD/],
+    [['bots', 'add', 'BTCUSD'], /pair "BTCUSD" is invalid: expected a pair such as BTC-USD/],
     [['bots', 'add', 'ETH-USD', '--interval-ms', '50'], /--interval-ms 50 is invalid: expected an integer from 100 to 86400000/],
     [['bots', 'add', 'ETH-USD', '--interval-ms', 'soon'], /--interval-ms "soon" is invalid: expected an integer from 100 to 86400000/],
     [['bots', 'add', 'ETH-USD', '--threshold', '0'], /--threshold "0" is invalid: expected a plain decimal percent greater than 0/],

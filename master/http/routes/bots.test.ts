@@ -132,6 +132,21 @@ describe('POST /bots', () => {
     expect(res.json()).toMatchObject({ parameter: 'threshold', allowed: ['pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode'] });
   });
 
+  it('answers 400 for a huge value, echoing what was sent, and 413 for a body beyond the limit', async () => {
+    const huge = '9'.repeat(200_000);
+    const res = await app.inject({ method: 'POST', url: '/bots', headers: op, payload: { pair: 'LTC-USD', threshold_percent: huge } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ parameter: 'threshold_percent', value: huge });
+    const tooBig = await app.inject({ method: 'POST', url: '/bots', headers: op, payload: { pair: 'LTC-USD', bot_id: 'x'.repeat(2_000_000) } });
+    expect(tooBig.statusCode).toBe(413);
+  });
+
+  it('answers 400 naming if-match for a malformed version', async () => {
+    const res = await app.inject({ method: 'PATCH', url: '/bots/BTC-USD', headers: { ...op, 'if-match': 'yesterday' }, payload: { enabled: true } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ parameter: 'if-match', value: 'yesterday' });
+  });
+
   it('answers 400 naming pair when it is missing', async () => {
     const res = await app.inject({ method: 'POST', url: '/bots', headers: op, payload: { interval_ms: 1000 } });
     expect(res.statusCode).toBe(400);
@@ -251,6 +266,10 @@ describe('roles', () => {
     }
     expect((await app.inject({ url: '/bots', headers: op })).body).toBe(before);
     expect((await app.inject({ url: '/audit', headers: op })).json().items.length).toBe(audited);
+  });
+
+  it('lets an analyst open the live feed (POST /events/ticket is a read)', async () => {
+    expect((await app.inject({ method: 'POST', url: '/events/ticket', headers: as(ANALYST) })).statusCode).toBe(200);
   });
 });
 

@@ -4,7 +4,7 @@ import type { Redis } from '../../../shared/platform/redis';
 import type { RedisKeys } from '../../../shared/contract/redis-keys';
 import { checkBotId, DEFAULT_FLEET_RETENTION_MS, readFleetItems, removeBot } from '../../../shared/read-model/fleet-view';
 import { parseParams } from '../../../shared/read-model/query-params';
-import { ERROR_RESPONSES, ERROR_SCHEMA, FLEET_SCHEMA, querySchema } from '../openapi';
+import { ERROR_RESPONSES, ERROR_SCHEMA, FLEET_SCHEMA, querySchema, WRITE_ERROR_RESPONSES } from '../openapi';
 
 export interface FleetRoutesOptions {
   readonly redis: Redis;
@@ -36,12 +36,13 @@ export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, {
     '/fleet/:bot_id',
     {
       schema: {
-        summary: 'Removes a bot from the fleet now (a bot still running reappears with its next heartbeat)',
+        summary: 'Removes a bot from the fleet now (a bot still running reappears with its next heartbeat; operator scope)',
         params: { type: 'object', properties: { bot_id: { type: 'string', pattern: BOT_ID_RE.source } }, required: ['bot_id'] },
         querystring: querySchema([]),
         response: {
           204: { description: 'Removed.', type: 'null' },
           404: { ...ERROR_SCHEMA, description: 'No bot has reported with this id.' },
+          ...WRITE_ERROR_RESPONSES,
           ...ERROR_RESPONSES,
         },
       },
