@@ -1,4 +1,5 @@
 import { serializeDesiredBot } from '../shared/contract/bots';
+import { readBotStatus } from '../shared/contract/fleet-status';
 import { createLogger } from '../shared/platform/logger';
 import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
@@ -39,6 +40,22 @@ describe('a runtime bot fenced by its lease', () => {
     const worker = createWorker({ config, logger, redis, hold, flushTimeoutMs: 500 });
     return { worker, grant, expire: () => (valid = false) };
   };
+
+  it('a bot started with PAIR reports source compose, its worker and service, and no version or lease', async () => {
+    sim.setPrice('PIN-USD', '10');
+    const config = workerConfig({ PAIR: 'PIN-USD', FETCH_INTERVAL_MS: '100', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, TICKER_RATE_LIMIT_PER_MIN: '0', WORKER_ID: 'pinned-1', COMPOSE_SERVICE: 'worker-btc' });
+    const worker = createWorker({ config, logger, redis });
+    await worker.start();
+    try {
+      const status = await waitFor('a heartbeat', () => readBotStatus(t.redis, t.keys, 'PIN-USD'));
+      expect(status).toMatchObject({ workerId: 'pinned-1', source: 'compose', service: 'worker-btc' });
+      expect(status.botVersion).toBeUndefined();
+      expect(status.leaseGeneration).toBeUndefined();
+      expect(sim.requestLog.filter((e) => e.path.endsWith('/PIN-USD')).map((e) => e.userAgent)).toContain('tickwatch-worker/pinned-1');
+    } finally {
+      await worker.stop();
+    }
+  });
 
   it('past its local lease deadline the bot sends no request', async () => {
     sim.setPrice('DEAD-USD', '10');
