@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { readBotHolder, serializeDesiredBot, type DesiredBot } from '../shared/contract/bots';
 import { readBotStatus } from '../shared/contract/fleet-status';
@@ -106,18 +107,24 @@ describe('generic workers claiming runtime bots', () => {
   }, 30_000);
 
   it('npm run worker:health answers healthy for a live generic worker, idle or holding, and unhealthy for an unknown one', async () => {
+    const unnamed = start('', { WORKER_ID: '' });
+    await waitFor('the unnamed worker to report', async () => (await c.t.redis.exists(c.t.keys.workerHeartbeat(`${os.hostname()}-${unnamed.pid}`))) === 1, { timeoutMs: 20_000 });
     const health = (workerId: string) =>
       new Promise<{ code: number; out: string }>((resolve) => {
         execFile(
           process.execPath,
           ['--import', 'tsx', path.join(REPO_ROOT, 'worker/health.ts')],
-          { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', WORKER_ID: workerId, REDIS_URL: c.t.url, REDIS_KEY_PREFIX: c.t.prefix } },
+          { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...(workerId ? { WORKER_ID: workerId } : {}), REDIS_URL: c.t.url, REDIS_KEY_PREFIX: c.t.prefix } },
           (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout }),
         );
       });
-    const [holding, nobody] = await Promise.all([health('w1'), health('w9')]);
+    const [holding, nobody, thisHost] = await Promise.all([health('w1'), health('w9'), health('')]);
     expect(holding).toEqual({ code: 0, out: 'healthy: worker w1 is holding bot one\n' });
     expect(nobody).toEqual({ code: 1, out: 'unhealthy: worker w9 has no fresh heartbeat\n' });
+    // Without WORKER_ID the default id (<hostname>-<pid>) cannot be known: any worker of this host counts.
+    expect(thisHost).toEqual({ code: 0, out: `healthy: worker ${os.hostname()}-${unnamed.pid} is idle\n` });
+    await unnamed.stop();
+    expect(await health('')).toEqual({ code: 1, out: 'unhealthy: no worker of this host has a fresh heartbeat (set WORKER_ID to check one)\n' });
   }, 30_000);
 });
 
