@@ -342,6 +342,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       redis.on('ready', addPair);
       if (redis.status === 'ready') addPair();
       else await waitForReady(redis, deps.startupRedisWaitMs ?? 2000);
+      // Stopped while waiting for Redis (a runtime bot given up at once): it must not start polling afterwards.
+      if (stopping) return;
       poller.start();
       log.info({ intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, tickerBaseUrl: maskUrlPasswords(config.tickerBaseUrl), rateLimitPerMin: config.tickerRateLimitPerMin }, 'worker started');
     },
