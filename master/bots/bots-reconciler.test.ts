@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${master.url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  fetch(`${master.url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) } });
 
 async function mirror(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -90,6 +90,12 @@ describe('the bots reconcile loop in a running master', () => {
       expect.objectContaining({ action: 'compose-sync', actor: 'compose:worker-sol' }),
       expect.objectContaining({ action: 'compose-sync', actor: 'compose:worker-sol' }),
     ]);
+
+    // Once the fleet forgets it (an operator removed it, or it is past FLEET_RETENTION), the table does too.
+    expect((await api('/fleet/sol-compose', { method: 'DELETE' })).status).toBe(204);
+    await waitFor('the compose row removed', async () => (await api('/bots/sol-compose')).status === 404);
+    const last = (await (await api('/audit?bot_id=sol-compose&limit=1')).json()) as { items: { action: string; before: { source: string } }[] };
+    expect(last.items[0]).toMatchObject({ action: 'delete', before: { source: 'compose' } });
   });
 
   it('is safe to run from several writers at once: the mirror ends equal to the table', async () => {

@@ -12,7 +12,8 @@ import type { BotsRepository } from '../../shared/read-model/bots-repository';
 /**
  * The master's control-plane loop. Every BOTS_RECONCILE_MS it
  * 1. records compose bots: every live heartbeat whose source is `compose` gets (or keeps up to date) a `bots` row with
- *    source `compose` and its compose service, so the API shows it and refuses to change it;
+ *    source `compose` and its compose service, so the API shows it and refuses to change it; a compose row whose bot
+ *    the fleet no longer lists (past FLEET_RETENTION, or removed with DELETE /fleet) is deleted;
  * 2. rewrites the Redis mirror of the runtime bots from the table (bots-mirror.ts): new and changed entries written,
  *    vanished ones removed.
  * Both steps work from current state and are idempotent, so any number of masters may run the loop at once (the
@@ -56,6 +57,12 @@ export function createBotsReconciler(deps: BotsReconcilerDeps): BotsReconciler {
 
   async function recordComposeBots(): Promise<void> {
     const fleet = await readFleet(redis, keys, now());
+    // A compose bot the fleet has forgotten (gone past FLEET_RETENTION, or removed with DELETE /fleet) leaves the table.
+    const reported = new Set(fleet.map((e) => e.botId));
+    for (const bot of await repository.list({ source: 'compose' })) {
+      if (reported.has(bot.bot_id)) continue;
+      if (await repository.removeCompose(bot.bot_id, `compose:${bot.service ?? bot.bot_id}`)) logger.info({ botId: bot.bot_id, service: bot.service }, 'compose bot left the fleet; removed from the bots table');
+    }
     for (const entry of fleet) {
       const identity = entry as typeof entry & HeartbeatIdentity;
       if (identity.source !== 'compose' || entry.stale || entry.status === 'stopped') continue;

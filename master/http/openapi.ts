@@ -276,7 +276,9 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           'Alert history, statistics and fleet status. Every field is snake_case, on every interface (this API, the ' +
           "dashboard's /events and /ticks, the webhook body); the `config` snapshot is returned as the bot sent it " +
           '(camelCase keys). Decimals are strings. Any bad or unknown parameter answers 400 naming it. ' +
-          'When API_TOKEN is set every endpoint but /health and /ready needs `Authorization: Bearer <token>`.',
+          'When API_TOKEN or API_TOKENS is set every endpoint but /health and /ready needs `Authorization: Bearer <token>`. ' +
+          'Tokens have a scope: analyst (read everything) or operator (also the writes: POST/PATCH/DELETE /bots, DELETE /fleet); ' +
+          'a write without the operator scope answers 403 before anything changes. GET /me names the caller.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],

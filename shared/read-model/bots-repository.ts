@@ -153,6 +153,8 @@ export interface BotsRepository {
    * with the same id is left alone ('conflict'). Safe to run from several masters at once.
    */
   upsertCompose(bot: ComposeSettings, actor: string): Promise<'created' | 'updated' | 'unchanged' | 'conflict'>;
+  /** Deletes a compose bot's row (its worker left the fleet); false when there is no such compose row. */
+  removeCompose(botId: string, actor: string): Promise<boolean>;
   /** Audit rows newest first, `limit` per page, optionally for one bot. */
   audit(options: { botId?: string; cursor?: string; limit?: number }): Promise<{ items: AuditItem[]; nextCursor: string | null }>;
 }
@@ -278,6 +280,16 @@ export function createBotsRepository(db: Knex): BotsRepository {
           .returning('*')) as BotRow[];
         await writeAudit(trx, actor, 'compose-sync', bot.bot_id, before, toBotItem(updated!));
         return 'updated';
+      });
+    },
+
+    async removeCompose(botId, actor) {
+      return db.transaction(async (trx) => {
+        const row = (await trx<BotRow>('bots').where({ bot_id: botId, source: 'compose' }).forUpdate().first()) as BotRow | undefined;
+        if (!row) return false;
+        await trx('bots').where({ bot_id: botId, source: 'compose' }).delete();
+        await writeAudit(trx, actor, 'delete', botId, toBotItem(row), null);
+        return true;
       });
     },
 

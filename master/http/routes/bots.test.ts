@@ -374,7 +374,8 @@ describe('1,000 hostile write bodies', () => {
     const auditBefore = (await app.inject({ url: '/audit?limit=1000', headers: op })).json().items.length;
     const FIELDS = ['pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'enabled'];
     const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'pair ', 'PAIR', '');
-    const settingKey = fc.constantFrom('pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'enabled');
+    // bot_id stays the taken BTC-USD (a POST is at best a 409), so no generated body is a valid change.
+    const settingKey = fc.constantFrom('pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'enabled');
     const wrongValue = fc.oneof(fc.anything(), fc.string({ maxLength: 20_000 }), fc.double(), fc.constant(null), fc.array(fc.string()), fc.object());
     // Each body is hostile: a value of the wrong kind, an unknown or prototype key, or not an object at all.
     const body = fc.oneof(
