@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { createLogger } from '../../shared/platform/logger';
@@ -9,6 +7,7 @@ import { makeAlert, publishAlert } from '../../test/helpers/alerts';
 import { createTestDatabase, TEST_PG_SERVER, type TestDatabase } from '../../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../../test/helpers/redis';
 import { waitFor } from '../../test/helpers/wait';
+import { startOwnRedis, type OwnRedisServer } from '../../test/helpers/redis-server';
 import { createMaster, type Master } from '../app';
 import { masterTestEnv } from '../../test/helpers/master-env';
 
@@ -80,43 +79,16 @@ describe('master through outages', () => {
   });
 
   describe('when Redis restarts and loses every key', () => {
-    let server: ChildProcess | undefined;
-    let port: number;
-    async function startRedis(): Promise<void> {
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      await waitFor('redis-server up', async () => {
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } catch {
-          probe.disconnect();
-          return false;
-        }
-      });
-      probe.disconnect();
-    }
-    async function stopRedis(): Promise<void> {
-      const s = server;
-      server = undefined;
-      if (!s || s.exitCode !== null) return;
-      const exited = new Promise((res) => s.once('exit', res));
-      s.kill('SIGKILL');
-      await exited;
-    }
+    let server: OwnRedisServer | undefined;
     beforeAll(async () => {
-      port = await new Promise<number>((resolve) => {
-        const probe = createServer().listen(0, '127.0.0.1', () => {
-          const p = (probe.address() as { port: number }).port;
-          probe.close(() => resolve(p));
-        });
-      });
-      await startRedis();
+      server = await startOwnRedis();
     });
-    afterAll(stopRedis);
+    afterAll(async () => {
+      await server?.destroy();
+    });
 
     it('reconnects, recreates its consumer groups, and goes on storing alerts', async () => {
-      const url = `redis://127.0.0.1:${port}`;
+      const url = server!.url;
       const keys = createRedisKeys('');
       const config = loadMasterConfig({ DATABASE_URL: t.url, REDIS_URL: url, API_HOST: '127.0.0.1', API_PORT: '0', MASTER_PAIRS: 'ETH-USD' });
       master = await createMaster({ config, logger: silent(), tuning: { streamBlockMs: 300, pairsRefreshMs: 200 } });
@@ -126,8 +98,8 @@ describe('master through outages', () => {
         await publishAlert(client, keys, first);
         await waitFor('the first alert', async () => (await count([first.id])) === 1);
 
-        await stopRedis();
-        await startRedis();
+        await server!.stop('SIGKILL');
+        await server!.start();
         const second = makeAlert({ pair: 'ETH-USD' });
         await publishAlert(client, keys, second);
         await waitFor('the alert published after the restart', async () => (await count([second.id])) === 1, { timeoutMs: 15_000 });
