@@ -354,7 +354,7 @@ export function resolveStatsRange(p: ParsedParams<'window' | 'since' | 'until'>,
 
 /** Parameters of `GET /alerts`. */
 export const ALERT_LIST_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'ordering', 'limit', 'cursor'] as const satisfies readonly ParamName[];
-/** Parameters of `GET /alerts.csv` (limit means "at most this many rows", default: all). */
+/** Parameters of `GET /alerts.csv`: the list's filters and ordering, and no limit (every matching row is streamed). */
 export const ALERT_CSV_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'ordering', 'cursor'] as const satisfies readonly ParamName[];
 export const STATS_PARAMS = ['window', 'since', 'until', 'pair'] as const satisfies readonly ParamName[];
 export const TIMESERIES_PARAMS = ['bucket', 'since', 'until', 'pair', 'direction'] as const satisfies readonly ParamName[];
