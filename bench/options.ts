@@ -8,7 +8,7 @@ export class BenchUsageError extends Error {
 
 export const BENCH_USAGE = `npm run bench -- [--only ${SECTIONS.join(',')}] [--quick] [--worker-minutes N] [--no-cache] [--out FILE]
   --only            comma list of sections to run (default: all)
-  --quick           smaller sizes for a smoke run (about 3 minutes in all)
+  --quick           smaller sizes for a smoke run (about 5 minutes in all)
   --worker-minutes  how long the worker RSS run lasts (default 10; 1 with --quick)
   --no-cache        build the 1M-row API database afresh and drop it at the end (default: keep and reuse it)
   --out             where the JSON results go (default bench/results.json)`;
