@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     stepMs: config.stepMs,
     script,
     rateLimit: config.rateLimitPerMin,
+    omitFromLists: config.omitFromLists,
     faultRates: { serverErrorRate: config.errorRate, malformedRate: config.malformedRate, latencyMs: config.latencyMs },
     requestLogMax: 10_000,
     logger,

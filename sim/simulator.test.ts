@@ -30,12 +30,11 @@ describe('ticker simulator', () => {
       expect(Number(body.ask)).toBeGreaterThanOrEqual(Number(body.bid));
       expect(body.currency).toBe('USD');
     });
-    it('answers a single currency with an array of the pairs quoted in it', async () => {
+    it('answers a single currency with an array of both directions of every pair touching it, named as Uphold does', async () => {
       const res = await get(sim, 'USD');
       expect(res.status).toBe(200);
       const body = JSON.parse(res.body) as { pair: string; currency: string }[];
-      expect(body.map((b) => b.pair).sort()).toEqual(['BTC-USD', 'ETH-USD']);
-      expect(body.every((b) => b.currency === 'USD')).toBe(true);
+      expect(body.map((b) => `${b.pair} in ${b.currency}`).sort()).toEqual(['BTCUSD in USD', 'ETHUSD in USD', 'USDBTC in BTC', 'USDETH in ETH']);
     });
     it('answers an unknown pair with 404 not_found', async () => {
       const res = await get(sim, 'DOGE-XYZ');

@@ -30,6 +30,11 @@ export interface TickerSimulatorOptions {
   readonly rateWindowMs?: number;
   /** Random faults on every request. @defaultValue none */
   readonly faultRates?: FaultRates;
+  /**
+   * Entries left out of every currency list, by Uphold's concatenated name (`BTCUSD`, `USDBTC`): imitates a direction
+   * Uphold does not list. The pair endpoint still answers. @defaultValue none
+   */
+  readonly omitFromLists?: readonly string[];
   /** Requests kept in `requestLog` (oldest dropped first). @defaultValue 100000 */
   readonly requestLogMax?: number;
   readonly logger?: Logger;
@@ -54,6 +59,8 @@ export interface RequestLogEntry {
   readonly fault?: FaultKind;
   /** The request's User-Agent header (workers send `tickwatch-worker/<workerId>`), when it had one. */
   readonly userAgent?: string;
+  /** `pair`: `GET /v0/ticker/<PAIR>`; `list`: `GET /v0/ticker/<CURRENCY>`; absent for a path that is neither (404) or a request rejected before it was read (429). */
+  readonly kind?: 'pair' | 'list';
 }
 
 export interface TickerSimulator {
@@ -70,6 +77,8 @@ export interface TickerSimulator {
   setScript(pair: string, steps: readonly ScriptStep[]): void;
   /** Removes a pair: it answers 404 from now on. */
   removePair(pair: string): void;
+  /** Leaves a list entry (`BTCUSD`, `USDBTC`) out of every currency list, or (`omitted` false) puts it back. */
+  omitFromLists(name: string, omitted?: boolean): void;
   /** Applies `fault` to the next `times` requests (for `pair` only, when given). */
   injectFault(fault: Fault | FaultKind, options?: { pair?: string; times?: number }): void;
   /** Changes the random fault rates. */
@@ -125,6 +134,7 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
   const hits = new Map<string, number[]>();
   const sockets = new Set<Socket>();
   const hanging = new Set<ServerResponse>();
+  const omitted = new Set<string>((options.omitFromLists ?? []).map((n) => n.toUpperCase()));
   const repeatScripts = options.script ? SimScriptSchema.parse(options.script).repeat : false;
 
   const addPair = (pair: string, mid: string) => {
@@ -141,6 +151,68 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
   }
 
   const quoteCurrency = (pair: string) => pair.split('-')[1]!;
+  const baseCurrency = (pair: string) => pair.split('-')[0]!;
+
+  /**
+   * A currency's list as Uphold gives it: for each pair touching the currency both directions, `BASEQUOTE` in QUOTE
+   * and `QUOTEBASE` in BASE, the reciprocal with ask and bid swapped (ask = 1 / bid, bid = 1 / ask, 18 dp, rounded
+   * away from the mid).
+   */
+  const listFor = (currency: string, now: number, corrupt?: (q: { ask: string; bid: string }) => Record<string, unknown>): Record<string, unknown>[] => {
+    const body: Record<string, unknown>[] = [];
+    for (const [p, state] of pairs) {
+      if (quoteCurrency(p) !== currency && baseCurrency(p) !== currency) continue;
+      walk(state, now);
+      const direct = quoteOf(state);
+      const inverse = { ask: new Decimal(1).div(direct.bid).toFixed(18, Decimal.ROUND_UP), bid: new Decimal(1).div(direct.ask).toFixed(18, Decimal.ROUND_DOWN) };
+      const entries = [
+        { pair: `${baseCurrency(p)}${quoteCurrency(p)}`, currency: quoteCurrency(p), quote: direct },
+        { pair: `${quoteCurrency(p)}${baseCurrency(p)}`, currency: baseCurrency(p), quote: inverse },
+      ];
+      for (const e of entries) {
+        if (omitted.has(e.pair)) continue;
+        body.push({ ...(corrupt ? corrupt(e.quote) : e.quote), currency: e.currency, pair: e.pair });
+      }
+    }
+    return body;
+  };
+
+  /** Answers a list request with `fault` applied; returns the status, 0 when the client went away. */
+  const answerList = async (res: ServerResponse, currency: string, fault: Fault | undefined, now: number): Promise<number> => {
+    const latency = (fault?.fault === 'latency' ? (fault.ms ?? 1000) : 0) + (faultRates.latencyMs ?? 0);
+    if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+    if (res.destroyed) return 0;
+    const corruptions: Partial<Record<FaultKind, (q: { ask: string; bid: string }) => Record<string, unknown>>> = {
+      zero: () => ({ ask: '0', bid: '0.00' }),
+      negative: (q) => ({ ask: `-${q.ask}`, bid: `-${q.bid}` }),
+      'non-numeric': () => ({ ask: 'NaN', bid: 'n/a' }),
+      'missing-field': (q) => ({ bid: q.bid }),
+      exponent: (q) => ({ ask: new Decimal(q.ask).toExponential(), bid: new Decimal(q.bid).toExponential() }),
+    };
+    switch (fault?.fault) {
+      case 'server-error': {
+        const status = fault.status ?? 500;
+        sendError(res, status);
+        return status;
+      }
+      case 'malformed':
+        send(res, 200, '<html><body>Bad gateway</body></html', { 'content-type': 'text/html' });
+        return 200;
+      case 'array-body':
+        // The list's own wrong shape: an object where the array belongs.
+        send(res, 200, JSON.stringify({ ask: '1', bid: '1', currency }));
+        return 200;
+      case 'not-found':
+        sendError(res, 404);
+        return 404;
+      case 'rate-limit':
+        sendError(res, 429, { 'retry-after': String(fault.retryAfterSeconds ?? 2) });
+        return 429;
+      default:
+        send(res, 200, JSON.stringify(listFor(currency, now, fault ? corruptions[fault.fault] : undefined)));
+        return 200;
+    }
+  };
 
   /** Walks the price forward by the steps elapsed since the last request (lazily; no timers). */
   const walk = (state: PairState, now: number) => {
@@ -271,7 +343,8 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     const path = (req.url ?? '/').split('?')[0]!;
     const match = /^\/v0\/ticker\/([^/]+)\/?$/.exec(path);
     const userAgent = req.headers['user-agent'];
-    const record = (status: number, fault?: FaultKind) => log({ at: now, path, ip, status, ...(fault ? { fault } : {}), ...(userAgent ? { userAgent } : {}) });
+    const record = (status: number, fault?: FaultKind, kind?: 'pair' | 'list') =>
+      log({ at: now, path, ip, status, ...(fault ? { fault } : {}), ...(userAgent ? { userAgent } : {}), ...(kind ? { kind } : {}) });
     if (req.method !== 'GET' || !match) {
       sendError(res, 404);
       record(404);
@@ -284,42 +357,38 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
       return;
     }
     const segment = decodeURIComponent(match[1]!).toUpperCase();
+    const pairName = pairs.has(segment) ? segment : [...pairs.keys()].find((p) => p.replace('-', '') === segment);
+    const isList = pairName === undefined && /^[A-Z0-9]+$/.test(segment) && [...pairs.keys()].some((p) => quoteCurrency(p) === segment || baseCurrency(p) === segment);
+    const kind = pairName !== undefined ? 'pair' : isList ? 'list' : undefined;
     let fault = takeInjected(segment) ?? randomFault();
     if (fault?.fault === 'reset') {
-      record(0, 'reset');
+      record(0, 'reset', kind);
       req.socket.destroy();
       return;
     }
     if (fault?.fault === 'hang') {
-      record(0, 'hang');
+      record(0, 'hang', kind);
       hanging.add(res);
       res.on('close', () => hanging.delete(res));
       return;
     }
 
-    const pairName = pairs.has(segment) ? segment : [...pairs.keys()].find((p) => p.replace('-', '') === segment);
     if (pairName !== undefined) {
       const state = pairs.get(pairName)!;
       walk(state, now);
       fault = advanceScript(state) ?? fault;
       const faulted = await answerPair(res, state, fault, quoteCurrency(pairName));
       if (faulted >= 0) {
-        record(faulted, fault?.fault);
+        record(faulted, fault?.fault, 'pair');
         return;
       }
       send(res, 200, JSON.stringify({ ...quoteOf(state), currency: quoteCurrency(pairName) }));
-      record(200, fault?.fault);
+      record(200, fault?.fault, 'pair');
       return;
     }
-    // A single currency: every pair quoted in it, with Uphold's `pair` field.
-    const listed = [...pairs.entries()].filter(([p]) => quoteCurrency(p) === segment);
-    if (listed.length > 0 && /^[A-Z0-9]+$/.test(segment) && fault?.fault !== 'not-found') {
-      const body = listed.map(([p, state]) => {
-        walk(state, now);
-        return { ...quoteOf(state), currency: segment, pair: p };
-      });
-      send(res, 200, JSON.stringify(body));
-      record(200);
+    // A single currency: every pair touching it, both directions, with Uphold's `pair` field (scripts are not consumed).
+    if (isList) {
+      record(await answerList(res, segment, fault, now), fault?.fault, 'list');
       return;
     }
     sendError(res, 404);
@@ -373,6 +442,10 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     },
     removePair(pair) {
       pairs.delete(pair);
+    },
+    omitFromLists(name, isOmitted = true) {
+      if (isOmitted) omitted.add(name.toUpperCase());
+      else omitted.delete(name.toUpperCase());
     },
     injectFault(fault, opts = {}) {
       const value: Fault = typeof fault === 'string' ? { fault } : fault;
