@@ -137,7 +137,10 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
     }
     case 'fleet-remove': {
       const { redis, keys } = deps.redis();
-      if (!(await removeBot(redis, keys, command.botId))) throw new UnknownBotError(`no bot has reported with id ${command.botId}`);
+      const { removed, last } = await removeBot(redis, keys, command.botId);
+      if (!removed) throw new UnknownBotError(`no bot has reported with id ${command.botId}`);
+      const { repository, actor } = botsDeps(deps);
+      await repository.recordFleetRemoval(command.botId, actor, last);
       await write(out, `removed bot ${command.botId} from the fleet\n`);
       return;
     }

@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
  * normalised ("0.01"), never a float.
  *
  * `bot_audit` gets one row per change, written in the same transaction as the change, with the row before and after
- * (null before a create, null after a delete). The actor is a token name, `cli:<user>` or `anonymous`, never a token.
+ * (null before a create, null after a delete; a `fleet-remove` keeps the removed heartbeat as `before`). The actor is a token name, `cli:<user>` or `anonymous`, never a token.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('bots', (t) => {
@@ -46,7 +46,7 @@ export async function up(knex: Knex): Promise<void> {
     t.jsonb('before');
     t.jsonb('after');
   });
-  await knex.raw(`ALTER TABLE bot_audit ADD CONSTRAINT bot_audit_action_check CHECK (action IN ('create', 'update', 'pause', 'resume', 'delete', 'compose-sync'))`);
+  await knex.raw(`ALTER TABLE bot_audit ADD CONSTRAINT bot_audit_action_check CHECK (action IN ('create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove'))`);
   // GET /audit pages newest first by id (keyset), overall and per bot.
   await knex.raw('CREATE INDEX bot_audit_bot_id_idx ON bot_audit (bot_id, id)');
 }

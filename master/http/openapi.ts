@@ -127,6 +127,8 @@ export const FLEET_SCHEMA = {
           ttl_ms: { type: 'integer' },
           rate_limited: { type: 'boolean' },
           effective_interval_ms: { type: 'integer' },
+          fetch: { type: ['string', 'null'], description: 'how the last price was fetched: pair (its own endpoint) or list:<QUOTE> (the list shared by the bots quoted in QUOTE); null from older workers' },
+          price_age_ms: { type: ['integer', 'null'], description: 'age of the last price when the bot read it (ms since its request was sent; 0 for its own request)' },
           alerts_published: { type: 'integer' },
           alerts_dropped: { type: 'integer' },
           alerts_queued: { type: 'integer' },
@@ -256,9 +258,12 @@ export const AUDIT_ITEM_SCHEMA = {
   properties: {
     at: time('when the change committed'),
     actor: { type: 'string', description: 'a token name, cli:<user>, compose:<service> or anonymous (never a token)' },
-    action: { type: 'string', enum: ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync'] },
+    action: { type: 'string', enum: ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove'] },
     bot_id: { type: 'string' },
-    before: { anyOf: [BOT_SCHEMA, { type: 'null' }], description: 'the bot before the change (null for a create)' },
+    before: {
+      anyOf: [BOT_SCHEMA, { type: 'object', additionalProperties: true }, { type: 'null' }],
+      description: 'the bot before the change (null for a create); for fleet-remove, the heartbeat removed from the fleet (as GET /fleet showed it)',
+    },
     after: { anyOf: [BOT_SCHEMA, { type: 'null' }], description: 'the bot after the change (null for a delete)' },
   },
   required: ['at', 'actor', 'action', 'bot_id', 'before', 'after'],

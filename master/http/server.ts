@@ -131,8 +131,14 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     await api.register(systemRoutes, { db: deps.db, redis: deps.redis, metrics: deps.metrics });
     await api.register(alertRoutes, { queries, now, csvMaxConcurrent: deps.csvMaxConcurrent, csvTimeoutMs: deps.csvTimeoutMs });
     await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });
-    await api.register(fleetRoutes, { redis: deps.redis, keys: deps.keys, now, retentionMs: deps.fleetRetentionMs });
     const botsRepository = deps.botsRepository ?? createBotsRepository(deps.db);
+    await api.register(fleetRoutes, {
+      redis: deps.redis,
+      keys: deps.keys,
+      now,
+      retentionMs: deps.fleetRetentionMs,
+      recordRemoval: (botId, actor, removed) => botsRepository.recordFleetRemoval(botId, actor, removed),
+    });
     const afterBotChange =
       deps.afterBotChange ??
       (async (botId: string) => {

@@ -4,6 +4,7 @@ import type { DesiredBot } from '../contract/bots';
 import { BadRequestError } from './bad-request';
 import { MAX_PAGE_LIMIT } from './query-params';
 import type { BotPatch, BotSettings, NewBot } from './bot-settings';
+import type { FleetItem } from './fleet-view';
 
 /**
  * The `bots` table (desired state) and its `bot_audit` trail, over knex with parameterised queries only. Every change
@@ -13,7 +14,7 @@ import type { BotPatch, BotSettings, NewBot } from './bot-settings';
 
 export const BOT_SOURCES = ['api', 'compose'] as const;
 export type BotSource = (typeof BOT_SOURCES)[number];
-export const AUDIT_ACTIONS = ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync'] as const;
+export const AUDIT_ACTIONS = ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** A bot in the wire shape (snake_case), as the API answers it and the audit records it. */
@@ -34,7 +35,8 @@ export interface AuditItem {
   readonly actor: string;
   readonly action: AuditAction;
   readonly bot_id: string;
-  readonly before: BotItem | null;
+  /** The bot before the change; for `fleet-remove`, the heartbeat the operator removed from the fleet. */
+  readonly before: BotItem | FleetItem | null;
   readonly after: BotItem | null;
 }
 
@@ -157,6 +159,8 @@ export interface BotsRepository {
   removeCompose(botId: string, actor: string): Promise<boolean>;
   /** Audit rows newest first, `limit` per page, optionally for one bot. */
   audit(options: { botId?: string; cursor?: string; limit?: number }): Promise<{ items: AuditItem[]; nextCursor: string | null }>;
+  /** Records that `actor` removed a bot's heartbeat from the fleet (DELETE /fleet, `alerts fleet remove`). */
+  recordFleetRemoval(botId: string, actor: string, removed: FleetItem | null): Promise<void>;
 }
 
 export function createBotsRepository(db: Knex): BotsRepository {
@@ -293,6 +297,9 @@ export function createBotsRepository(db: Knex): BotsRepository {
       });
     },
 
+    async recordFleetRemoval(botId, actor, removed) {
+      await db('bot_audit').insert({ actor, action: 'fleet-remove', bot_id: botId, before: removed === null ? null : JSON.stringify(removed), after: null });
+    },
     async audit({ botId, cursor, limit = AUDIT_PAGE_DEFAULT }) {
       const q = db('bot_audit').select('id', 'at', 'actor', 'action', 'bot_id', 'before', 'after').orderBy('id', 'desc').limit(limit + 1);
       if (botId !== undefined) q.where({ bot_id: botId });

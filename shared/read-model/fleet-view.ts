@@ -1,5 +1,5 @@
 import { BOT_ID_RE } from '../contract/alert';
-import { readFleet, type FleetEntry } from '../contract/fleet-status';
+import { readBotStatus, readFleet, type FleetEntry } from '../contract/fleet-status';
 import type { Redis } from '../platform/redis';
 import type { RedisKeys } from '../contract/redis-keys';
 import { BadRequestError } from './bad-request';
@@ -29,6 +29,10 @@ export interface FleetItem {
   readonly ttl_ms: number;
   readonly rate_limited: boolean;
   readonly effective_interval_ms: number;
+  /** `pair` or `list:<QUOTE>`: how the last price was fetched; null from older workers. */
+  readonly fetch: string | null;
+  /** Age of the last price when the bot read it, in ms; null from older workers. */
+  readonly price_age_ms: number | null;
   readonly alerts_published: number;
   readonly alerts_dropped: number;
   readonly alerts_queued: number;
@@ -59,6 +63,8 @@ export function toFleetItem(e: FleetEntry): FleetItem {
     ttl_ms: e.ttlMs,
     rate_limited: e.rateLimited,
     effective_interval_ms: e.effectiveIntervalMs,
+    fetch: e.fetch ?? null,
+    price_age_ms: e.priceAgeMs ?? null,
     alerts_published: e.alertsPublished,
     alerts_dropped: e.alertsDropped,
     alerts_queued: e.alertsQueued,
@@ -99,10 +105,15 @@ export async function readFleetItems(redis: Redis, keys: RedisKeys, now: number,
   return entries.filter((e) => !gone.includes(e)).map(toFleetItem);
 }
 
-/** Removes a bot from the fleet now (its live status and last-seen copy); false when no such bot reported. */
-export async function removeBot(redis: Redis, keys: RedisKeys, botId: string): Promise<boolean> {
+/**
+ * Removes a bot from the fleet now (its live status and last-seen copy). `removed` is false when no such bot reported;
+ * `last` is the bot as the fleet showed it just before (null when its heartbeat could not be read).
+ */
+export async function removeBot(redis: Redis, keys: RedisKeys, botId: string, now = Date.now()): Promise<{ removed: boolean; last: FleetItem | null }> {
+  const entry = await readBotStatus(redis, keys, botId, now);
   const results = await redis.multi().del(keys.botStatus(botId)).hdel(keys.botsLastSeen, botId).exec();
-  return (results ?? []).some(([err, n]) => !err && Number(n) > 0);
+  const removed = (results ?? []).some(([err, n]) => !err && Number(n) > 0);
+  return { removed, last: entry ? toFleetItem(entry) : null };
 }
 
 /** The 400 for a bot id that no worker could have (BOT_ID's own rule). */

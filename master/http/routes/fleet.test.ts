@@ -37,7 +37,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 const listed = async () => ((await app.inject({ url: '/fleet', headers: auth })).json() as { bots: { bot_id: string }[] }).bots.map((b) => b.bot_id);
 
 beforeAll(async () => {
-  [tdb, tr] = await Promise.all([createTestDatabase({ migrate: false }), createTestRedis()]);
+  [tdb, tr] = await Promise.all([createTestDatabase(), createTestRedis()]);
   app = await createApiServer({
     db: tdb.db,
     redis: tr.redis,
@@ -85,6 +85,10 @@ describe('DELETE /fleet/{bot_id}', () => {
     expect(removed.body).toBe('');
     expect(await listed()).not.toContain('to-remove');
     expect(await tr.redis.exists(tr.keys.botStatus('to-remove'))).toBe(0);
+    // The removal is an operator's change: the audit names who did it and keeps the heartbeat removed.
+    const audit = (await app.inject({ url: '/audit?bot_id=to-remove', headers: auth })).json() as { items: { actor: string; action: string; before: { bot_id: string; status: string } | null; after: unknown }[] };
+    expect(audit.items).toHaveLength(1);
+    expect(audit.items[0]).toMatchObject({ actor: 'operator', action: 'fleet-remove', before: { bot_id: 'to-remove', status: 'ok' }, after: null });
     const again = await app.inject({ method: 'DELETE', url: '/fleet/to-remove', headers: auth });
     expect(again.statusCode).toBe(404);
     expect(again.json()).toEqual({ error: 'not_found', message: 'no bot has reported with id to-remove' });

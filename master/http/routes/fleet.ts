@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { BOT_ID_RE } from '../../../shared/contract/alert';
 import type { Redis } from '../../../shared/platform/redis';
 import type { RedisKeys } from '../../../shared/contract/redis-keys';
-import { checkBotId, DEFAULT_FLEET_RETENTION_MS, readFleetItems, removeBot } from '../../../shared/read-model/fleet-view';
+import { checkBotId, DEFAULT_FLEET_RETENTION_MS, readFleetItems, removeBot, type FleetItem } from '../../../shared/read-model/fleet-view';
+import { ANONYMOUS } from '../auth';
 import { parseParams } from '../../../shared/read-model/query-params';
 import { ERROR_RESPONSES, ERROR_SCHEMA, FLEET_SCHEMA, querySchema, WRITE_ERROR_RESPONSES } from '../openapi';
 
@@ -12,10 +13,12 @@ export interface FleetRoutesOptions {
   readonly now: () => number;
   /** A stopped or expired bot leaves the fleet once its last heartbeat is this old (ms). @defaultValue 24h */
   readonly retentionMs?: number;
+  /** Records an operator's removal in the audit trail. */
+  readonly recordRemoval: (botId: string, actor: string, removed: FleetItem | null) => Promise<void>;
 }
 
 /** GET /fleet and DELETE /fleet/{bot_id}. */
-export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, { redis, keys, now, retentionMs = DEFAULT_FLEET_RETENTION_MS }) => {
+export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, { redis, keys, now, retentionMs = DEFAULT_FLEET_RETENTION_MS, recordRemoval }) => {
   app.get(
     '/fleet',
     {
@@ -51,8 +54,11 @@ export const fleetRoutes: FastifyPluginAsync<FleetRoutesOptions> = async (app, {
       parseParams([], req.query, now());
       const botId = req.params.bot_id;
       checkBotId(botId);
-      if (!(await removeBot(redis, keys, botId))) return reply.code(404).send({ error: 'not_found', message: `no bot has reported with id ${botId}` });
-      req.log.info({ botId }, 'bot removed from the fleet');
+      const { removed, last } = await removeBot(redis, keys, botId, now());
+      if (!removed) return reply.code(404).send({ error: 'not_found', message: `no bot has reported with id ${botId}` });
+      const actor = req.caller?.name ?? ANONYMOUS;
+      await recordRemoval(botId, actor, last);
+      req.log.info({ botId, actor }, 'bot removed from the fleet');
       return reply.code(204).send();
     },
   );
