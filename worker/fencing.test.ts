@@ -36,14 +36,14 @@ describe('a runtime bot fenced by its lease', () => {
     const grant = (await claimLease(t.redis, t.keys, botId, 'me', 10_000))!;
     let valid = true;
     const hold: BotHold = { version: 1, leaseKey: t.keys.botLease(botId), token: grant.token, generation: grant.generation, valid: () => valid };
-    const config = workerConfig({ PAIR: pair, BOT_ID: botId, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.1', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, TICKER_RATE_LIMIT_PER_MIN: '0', WORKER_ID: 'me' });
+    const config = workerConfig({ PAIR: pair, BOT_ID: botId, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.1', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, TICKER_RATE_LIMIT_PER_MIN: '0', WORKER_ID: 'me', TICKER_FETCH: 'pair' });
     const worker = createWorker({ config, logger, redis, hold, flushTimeoutMs: 500 });
     return { worker, grant, expire: () => (valid = false) };
   };
 
   it('a bot started with PAIR reports source compose, its worker and service, and no version or lease', async () => {
     sim.setPrice('PIN-USD', '10');
-    const config = workerConfig({ PAIR: 'PIN-USD', FETCH_INTERVAL_MS: '100', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, TICKER_RATE_LIMIT_PER_MIN: '0', WORKER_ID: 'pinned-1', COMPOSE_SERVICE: 'worker-btc' });
+    const config = workerConfig({ PAIR: 'PIN-USD', FETCH_INTERVAL_MS: '100', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, TICKER_RATE_LIMIT_PER_MIN: '0', WORKER_ID: 'pinned-1', COMPOSE_SERVICE: 'worker-btc', TICKER_FETCH: 'pair' });
     const worker = createWorker({ config, logger, redis });
     await worker.start();
     try {

@@ -58,6 +58,8 @@ function context() {
       REDIS_URL: c.t.url,
       REDIS_KEY_PREFIX: c.t.prefix,
       TICKER_RATE_LIMIT_PER_MIN: '0',
+      // These tests read each bot's own requests in the simulator's log (shared lists: worker/shared-list.test.ts).
+      TICKER_FETCH: 'pair',
       ...extra,
     });
     c.workers.push(w);

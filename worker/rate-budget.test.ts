@@ -56,6 +56,8 @@ describe('shared rate budget', () => {
           REDIS_KEY_PREFIX: t.prefix,
           FETCH_INTERVAL_MS: '1000',
           TICKER_RATE_LIMIT_PER_MIN: String(LIMIT),
+          // The budget under per-pair requests: 30 pairs, 30 requests per round.
+          TICKER_FETCH: 'pair',
         });
         workers.push(createWorker({ config, logger, redis, rateWindowMs: WINDOW_MS }));
       }

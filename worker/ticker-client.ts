@@ -3,6 +3,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance } from 'axios';
 import { describeError } from '../shared/platform/errors';
 import { selectPrice } from './detector';
+import { listEntriesFor, type ListEntries } from './ticker-list';
 
 /**
  * What one ticker request came to. The client never throws: every failure is classified, with a reason an operator
@@ -20,8 +21,18 @@ export type TickerOutcome =
   /** An answer that is not a quote: not JSON, an array, missing/zero/negative/non-numeric prices, other 4xx. */
   | { readonly kind: 'bad-answer'; readonly reason: string; readonly fetchedAt: Date };
 
+/** What one list request (`GET ${baseUrl}/<CURRENCY>`) came to: the entries quoted in that currency, or a failure. */
+export type ListOutcome =
+  | { readonly kind: 'list'; readonly entries: ListEntries; readonly fetchedAt: Date }
+  | Exclude<TickerOutcome, { kind: 'price' }>;
+
 export interface TickerClient {
   fetchQuote(): Promise<TickerOutcome>;
+  /**
+   * `GET ${baseUrl}/<currency>`: every rate relative to `currency`. Never throws; a 404 is `invalid-pair` (the ticker has
+   * no list for it), a body that is not a JSON array is `bad-answer`.
+   */
+  fetchList(currency: string): Promise<ListOutcome>;
   /** Closes idle keep-alive sockets. */
   close(): void;
 }
@@ -42,6 +53,8 @@ export interface TickerClientDeps {
   /** Retry-After values above this are capped (a broken header must not stop a bot for a day). @defaultValue 3600000 */
   readonly maxRetryAfterMs?: number;
   readonly now?: () => Date;
+  /** Largest list body accepted (Uphold's USD list is tens of KiB). @defaultValue 4000000 */
+  readonly maxListBytes?: number;
 }
 
 /** Parses Retry-After: delay-seconds or an HTTP date. Returns null when absent or unusable. */
@@ -53,7 +66,7 @@ export function parseRetryAfter(header: unknown, now: Date): number | null {
   return Number.isNaN(date) ? null : Math.max(0, date - now.getTime());
 }
 
-/** GETs `${baseUrl}/${pair}` with axios and classifies the answer. */
+/** GETs `${baseUrl}/${pair}` (and, for the shared list, `${baseUrl}/<CURRENCY>`) with axios and classifies the answer. */
 export function createTickerClient(deps: TickerClientDeps): TickerClient {
   const now = deps.now ?? (() => new Date());
   const defaultRetryAfterMs = deps.defaultRetryAfterMs ?? 30_000;
@@ -74,24 +87,26 @@ export function createTickerClient(deps: TickerClientDeps): TickerClient {
     headers: { accept: 'application/json', 'user-agent': deps.userAgent ?? 'tickwatch-worker' },
   });
   const url = `${deps.baseUrl}/${encodeURIComponent(deps.pair)}`;
+  const maxListBytes = deps.maxListBytes ?? 4_000_000;
 
-  async function fetchQuote(): Promise<TickerOutcome> {
-    const fetchedAt = now();
-    let status: number;
-    let body: string;
-    let headers: Record<string, unknown>;
+  type Answer = { ok: true; status: number; body: string; headers: Record<string, unknown> } | { ok: false; outcome: Extract<TickerOutcome, { kind: 'transient' }> };
+
+  async function request(target: string, fetchedAt: Date, maxContentLength: number): Promise<Answer> {
     try {
       // axios' `timeout` only fires while the socket is idle: the signal bounds the request as a whole.
-      const res = await client.get<string>(url, { signal: AbortSignal.timeout(deps.timeoutMs) });
-      status = res.status;
-      body = typeof res.data === 'string' ? res.data : String(res.data);
-      headers = res.headers as Record<string, unknown>;
+      const res = await client.get<string>(target, { signal: AbortSignal.timeout(deps.timeoutMs), maxContentLength });
+      return { ok: true, status: res.status, body: typeof res.data === 'string' ? res.data : String(res.data), headers: res.headers as Record<string, unknown> };
     } catch (err) {
       const code = (err as { code?: string }).code;
       const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || axios.isCancel(err);
       const reason = timedOut ? `timed out after ${deps.timeoutMs} ms` : `network error: ${describeError(err)}`;
-      return { kind: 'transient', reason, fetchedAt };
+      return { ok: false, outcome: { kind: 'transient', reason, fetchedAt } };
     }
+  }
+
+  /** The failure a non-2xx status means, or null for a 2xx answer. */
+  function classifyStatus(answer: Extract<Answer, { ok: true }>, fetchedAt: Date, notFound: string): Exclude<TickerOutcome, { kind: 'price' }> | null {
+    const { status, body, headers } = answer;
     const errorCode = readErrorCode(body);
     if (status === 429) {
       const given = parseRetryAfter(headers['retry-after'], fetchedAt);
@@ -103,12 +118,19 @@ export function createTickerClient(deps: TickerClientDeps): TickerClient {
         fetchedAt,
       };
     }
-    if (status === 404) {
-      return { kind: 'invalid-pair', reason: `404 ${errorCode ?? 'not found'}: the ticker does not know pair ${deps.pair}`, fetchedAt };
-    }
+    if (status === 404) return { kind: 'invalid-pair', reason: `404 ${errorCode ?? 'not found'}: ${notFound}`, fetchedAt };
     if (status >= 500) return { kind: 'transient', reason: `${status} ${errorCode ?? 'server error'}`, fetchedAt };
     if (status < 200 || status >= 300) return { kind: 'bad-answer', reason: `unexpected status ${status}${errorCode ? ` ${errorCode}` : ''}`, fetchedAt };
+    return null;
+  }
 
+  async function fetchQuote(): Promise<TickerOutcome> {
+    const fetchedAt = now();
+    const answer = await request(url, fetchedAt, 1_000_000);
+    if (!answer.ok) return answer.outcome;
+    const failed = classifyStatus(answer, fetchedAt, `the ticker does not know pair ${deps.pair}`);
+    if (failed) return failed;
+    const { body } = answer;
     let data: unknown;
     try {
       data = JSON.parse(body);
@@ -125,12 +147,36 @@ export function createTickerClient(deps: TickerClientDeps): TickerClient {
     return { kind: 'price', ask: quote.ask as string, bid: quote.bid as string, fetchedAt };
   }
 
+  async function fetchList(currency: string): Promise<ListOutcome> {
+    const fetchedAt = now();
+    const answer = await request(`${deps.baseUrl}/${encodeURIComponent(currency)}`, fetchedAt, maxListBytes);
+    if (!answer.ok) return answer.outcome;
+    const failed = classifyStatus(answer, fetchedAt, `the ticker has no list for ${currency}`);
+    if (failed) return failed;
+    let data: unknown;
+    try {
+      data = JSON.parse(answer.body);
+    } catch {
+      return { kind: 'bad-answer', reason: `list body is not JSON: ${JSON.stringify(answer.body.slice(0, 60))}`, fetchedAt };
+    }
+    const parsed = listEntriesFor(data, currency);
+    if (!parsed.ok) return { kind: 'bad-answer', reason: parsed.reason, fetchedAt };
+    return { kind: 'list', entries: parsed.entries, fetchedAt };
+  }
+
   return {
     async fetchQuote() {
       try {
         return await fetchQuote();
       } catch (err) {
         // Defensive: nothing above should throw, but the poll loop must never see an exception.
+        return { kind: 'transient', reason: `unexpected client error: ${describeError(err)}`, fetchedAt: now() };
+      }
+    },
+    async fetchList(currency) {
+      try {
+        return await fetchList(currency);
+      } catch (err) {
         return { kind: 'transient', reason: `unexpected client error: ${describeError(err)}`, fetchedAt: now() };
       }
     },

@@ -32,6 +32,8 @@ describe('worker', () => {
     FETCH_INTERVAL_MS: '100',
     OSCILLATION_PERCENT: '0.01',
     TICKER_RATE_LIMIT_PER_MIN: '0',
+    // These tests script and count each pair's own requests (shared lists: worker/shared-list.test.ts).
+    TICKER_FETCH: 'pair',
     ...extra,
   });
 

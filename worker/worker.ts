@@ -11,6 +11,8 @@ import { createPoller, type TickResult } from './poller';
 import { createAlertPublisher } from './publisher';
 import { createRateBudget, type RateBudget } from './rate-budget';
 import { createTickerClient, type TickerClient, type TickerOutcome } from './ticker-client';
+import { createQuoteSnapshots, type QuoteSnapshots } from './quote-snapshot';
+import type { BudgetGrant } from './rate-budget';
 import { backoffDelay, withTimeout } from '../shared/platform/retry';
 
 export interface WorkerDeps {
@@ -115,6 +117,11 @@ export function createWorker(deps: WorkerDeps): Worker {
   let settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
   const ticker = deps.ticker ?? createTickerClient({ baseUrl: config.tickerBaseUrl, pair: config.pair, timeoutMs: config.tickerTimeoutMs, userAgent: `tickwatch-worker/${config.workerId}` });
   const budget: RateBudget = createRateBudget({ redis, keys, limit: config.tickerRateLimitPerMin, windowMs: deps.rateWindowMs, logger: log });
+  // The shared list of the quote currency (TICKER_FETCH auto or currency); the pair endpoint otherwise and as fallback.
+  const snapshots: QuoteSnapshots | undefined =
+    config.tickerFetch === 'pair' ? undefined : createQuoteSnapshots({ redis, keys, ticker, budget, mode: config.tickerFetch, workerId: config.workerId, timeoutMs: config.tickerTimeoutMs, logger: log });
+  let fetchMode: string | undefined;
+  let priceAgeMs: number | undefined;
   const publisher = createAlertPublisher({
     redis,
     keys,
@@ -169,6 +176,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       ttlMs: Math.max(3 * Math.max(config.intervalMs, effectiveIntervalMs, nextDelayMs), 15_000),
       rateLimited,
       effectiveIntervalMs: Math.max(1, Math.round(effectiveIntervalMs)),
+      fetch: fetchMode,
+      priceAgeMs,
       alertsPublished: stats.published,
       alertsDropped: stats.dropped,
       alertsQueued: stats.queued,
@@ -308,20 +317,43 @@ export function createWorker(deps: WorkerDeps): Worker {
   const tick = async (signal: AbortSignal): Promise<TickResult> => {
     applyPendingSettings();
     if (!mayAct('poll')) return { next: 'on-schedule' };
-    const grant = await budget.acquire(signal, (waitMs) => {
+    const onWait = (waitMs: number) => {
       // A long wait for the shared budget is reported before it starts, so the heartbeat never expires during it.
       if (waitMs <= config.intervalMs / 10) return;
       rateLimited = true;
       nextDelayMs = waitMs;
       void heartbeat();
-    });
-    if (grant.aborted || !mayAct('poll')) return { next: 'on-schedule' };
-    const requestAt = Date.now();
-    if (lastRequestAt !== undefined) effectiveIntervalMs = requestAt - lastRequestAt;
-    lastRequestAt = requestAt;
+    };
+    let outcome: TickerOutcome | undefined;
+    let grant: BudgetGrant | undefined;
+    if (snapshots) {
+      const read = await snapshots.read({ pair: config.pair, botId: config.botId, intervalMs: config.intervalMs }, signal, onWait, () => mayAct('poll'));
+      if (read.kind === 'aborted') return { next: 'on-schedule' };
+      if (read.kind === 'fetched') {
+        outcome = read.outcome;
+        grant = read.grant;
+        fetchMode = `list:${read.quote}`;
+        priceAgeMs = Math.round(read.ageMs);
+      }
+    }
+    if (outcome) {
+      if (!mayAct('poll')) return { next: 'on-schedule' };
+      const readAt = Date.now();
+      if (lastRequestAt !== undefined) effectiveIntervalMs = readAt - lastRequestAt;
+      lastRequestAt = readAt;
+    } else {
+      grant = await budget.acquire(signal, onWait);
+      if (grant.aborted || !mayAct('poll')) return { next: 'on-schedule' };
+      const requestAt = Date.now();
+      if (lastRequestAt !== undefined) effectiveIntervalMs = requestAt - lastRequestAt;
+      lastRequestAt = requestAt;
+      outcome = await ticker.fetchQuote();
+      fetchMode = 'pair';
+      priceAgeMs = 0;
+    }
     // Slowed by the shared budget (or a fleet pause) by more than a tenth of an interval.
-    rateLimited = grant.mode === 'shared' && grant.waitedMs > config.intervalMs / 10;
-    const outcome = await ticker.fetchQuote();
+    rateLimited = grant !== undefined && grant.mode === 'shared' && grant.waitedMs > config.intervalMs / 10;
+    // When the price was fetched: for a list, when the worker that fetched it sent the request.
     lastFetchAt = outcome.fetchedAt.toISOString();
     const result = outcome.kind === 'price' ? onPrice(outcome) : onFailure(outcome);
     nextDelayMs = result.next === 'delay' ? result.delayMs : config.intervalMs;

@@ -8,6 +8,10 @@ import { maskUrlPasswords } from '../platform/secrets';
 
 export const DEFAULT_TICKER_BASE_URL = 'https://api.uphold.com/v0/ticker';
 
+/** How a worker gets its price: its pair's own endpoint, or the shared list of its quote currency (see worker/README.md). */
+export const TICKER_FETCH_MODES = ['auto', 'pair', 'currency'] as const;
+export type TickerFetchMode = (typeof TICKER_FETCH_MODES)[number];
+
 /** Every variable the worker reads. Each is also a flag: `--pair`, `--fetch-interval-ms` (alias `--interval-ms`), ... */
 export const WORKER_VARIABLES = {
   PAIR: {
@@ -35,6 +39,11 @@ export const WORKER_VARIABLES = {
     schema: urlVar(['http:', 'https:']).transform((s) => s.replace(/\/+$/, '')),
     default: DEFAULT_TICKER_BASE_URL,
     doc: 'ticker endpoint; the worker requests ${TICKER_BASE_URL}/${PAIR}',
+  },
+  TICKER_FETCH: {
+    schema: enumVar(TICKER_FETCH_MODES),
+    default: 'auto',
+    doc: 'how prices are fetched: pair (GET ${TICKER_BASE_URL}/${PAIR} per bot), currency (one shared GET ${TICKER_BASE_URL}/<QUOTE> per quote currency and interval, read by every bot on this Redis quoted in it), auto (currency while at least 2 bots on this Redis share the quote currency, pair otherwise)',
   },
   TICKER_TIMEOUT_MS: { schema: integerVar(100, 60_000), default: '3000', doc: 'deadline of each ticker request as a whole, from connecting to the last byte of the answer, in milliseconds' },
   BOT_ID: {
@@ -80,6 +89,8 @@ export interface WorkerBaseConfig {
   readonly tickerBaseUrl: string;
   /** @defaultValue 3000 */
   readonly tickerTimeoutMs: number;
+  /** `pair`, `currency` or `auto` (TICKER_FETCH). @defaultValue "auto" */
+  readonly tickerFetch: TickerFetchMode;
   /** @defaultValue 1000000 */
   readonly alertStreamMaxLen: number;
   /** @defaultValue 10000 */
@@ -123,6 +134,7 @@ export function loadWorkerStartup(env: Readonly<Record<string, string | undefine
     ...(v.COMPOSE_SERVICE ? { service: v.COMPOSE_SERVICE } : {}),
     tickerBaseUrl: v.TICKER_BASE_URL,
     tickerTimeoutMs: v.TICKER_TIMEOUT_MS,
+    tickerFetch: v.TICKER_FETCH,
     alertStreamMaxLen: v.ALERT_STREAM_MAXLEN,
     alertQueueMax: v.ALERT_QUEUE_MAX,
     tickerRateLimitPerMin: v.TICKER_RATE_LIMIT_PER_MIN,

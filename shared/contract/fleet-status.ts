@@ -29,6 +29,10 @@ export interface BotStatus {
   readonly rateLimited: boolean;
   /** Effective poll interval right now (ms), which rises above config.intervalMs when the budget is short. */
   readonly effectiveIntervalMs: number;
+  /** How the last price was fetched: `pair` (its own endpoint) or `list:<QUOTE>` (the shared list). Absent from older workers. */
+  readonly fetch?: string;
+  /** Age of the last price when the bot read it (ms since its request was sent; 0 for its own request). */
+  readonly priceAgeMs?: number;
   readonly alertsPublished: number;
   readonly alertsDropped: number;
   readonly alertsQueued: number;
@@ -70,6 +74,9 @@ const BotStatusHashSchema = z.object({
   ttlMs: z.coerce.number().int().positive(),
   rateLimited: z.enum(['true', 'false']).transform((s) => s === 'true'),
   effectiveIntervalMs: z.coerce.number().int().positive(),
+  // Informational: an odd value is dropped rather than hiding the whole heartbeat.
+  fetch: z.string().regex(/^(pair|list:[A-Z0-9]{1,16})$/).optional().catch(undefined),
+  priceAgeMs: z.coerce.number().int().nonnegative().optional().catch(undefined),
   alertsPublished: z.coerce.number().int().nonnegative(),
   alertsDropped: z.coerce.number().int().nonnegative(),
   alertsQueued: z.coerce.number().int().nonnegative(),

@@ -27,6 +27,16 @@ export interface RedisKeys {
   readonly rateBudget: string;
   /** Fleet-wide pause after a 429: value is the epoch ms until which nobody polls. */
   readonly tickerPauseUntil: string;
+  /**
+   * Hash: the last list of one quote currency (`GET /v0/ticker/<QUOTE>`) shared by the workers quoted in it. Field
+   * `@fetchedAt` (epoch ms when the request was sent), `@by` (the fetching worker), and one field per pair quoted in
+   * QUOTE by concatenated name (`BTCUSD`) holding `{"ask","bid"}` or `{"bad": reason}`. Expires 10 minutes after a write.
+   */
+  tickerList(quote: string): string;
+  /** Short lock (`SET NX PX`, value the worker id) held by the one worker fetching a quote currency's list. */
+  tickerListLock(quote: string): string;
+  /** Sorted set botId -> last tick (epoch ms) of bots reading a quote currency: `TICKER_FETCH=auto` shares the list from 2. */
+  tickerListReaders(quote: string): string;
   /** A live-feed ticket (by the SHA-256 of its text), valid for one /events connection until the key expires. */
   eventsTicket(ticketHash: string): string;
   /** Hash botId -> desired runtime bot (JSON, `shared/contract/bots.ts`): the master's mirror of the `bots` table, read by generic workers. */
@@ -56,6 +66,9 @@ export function createRedisKeys(prefix = ''): RedisKeys {
     ticks: (pair: string) => `${p}ticks:${pair}`,
     rateBudget: `${p}ratelimit:ticker`,
     tickerPauseUntil: `${p}ratelimit:ticker:pause-until`,
+    tickerList: (quote: string) => `${p}ticker:list:${quote}`,
+    tickerListLock: (quote: string) => `${p}ticker:list-lock:${quote}`,
+    tickerListReaders: (quote: string) => `${p}ticker:list-readers:${quote}`,
     eventsTicket: (ticketHash: string) => `${p}events:ticket:${ticketHash}`,
     desiredBots: `${p}bots:desired`,
     botsChangedChannel: `${p}events:bots-changed`,
