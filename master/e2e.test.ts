@@ -39,7 +39,8 @@ describe('end to end: workers -> master -> Postgres, email and webhook', () => {
 
   const common = () => ({ REDIS_URL: r.url, REDIS_KEY_PREFIX: r.prefix, LOG_LEVEL: 'info' });
   function worker(pair: string): ServiceProcess {
-    const p = startService('worker/main.ts', { ...common(), PAIR: pair, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.01', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0' });
+    // Scripted prices step per pair request: each worker fetches its own pair (the shared list does not consume scripts).
+    const p = startService('worker/main.ts', { ...common(), PAIR: pair, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.01', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' });
     processes.push(p);
     return p;
   }
