@@ -6,6 +6,8 @@ import { waitFor } from '../test/helpers/wait';
 import { createQuoteSnapshots, type QuoteSnapshotDeps } from './quote-snapshot';
 import { createRateBudget } from './rate-budget';
 import { createTickerClient } from './ticker-client';
+import { readAlertStream, workerConfig } from '../test/helpers/worker-streams';
+import { createWorker } from './worker';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 
@@ -93,5 +95,27 @@ describe('the shared list snapshot (real Redis, the simulator)', () => {
     const before = lists();
     expect(await s.read({ pair: 'BTC-ZZZ', botId: 'z', intervalMs: 1000 }, signal)).toMatchObject({ kind: 'pair' });
     expect(lists()).toBe(before);
+  });
+
+  it('a snapshot read on two ticks is decided once: one alert per observation', async () => {
+    const keys = t.keys;
+    const pair = 'DUP-USD';
+    sim.setPrice(pair, '100');
+    const config = workerConfig({ PAIR: pair, TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, FETCH_INTERVAL_MS: '1000', OSCILLATION_PERCENT: '1', REFERENCE_MODE: 'first', TICKER_FETCH: 'currency', TICKER_RATE_LIMIT_PER_MIN: '0' });
+    const t0 = Date.now();
+    await t.redis.del(keys.tickerList('USD'));
+    await t.redis.hset(keys.tickerList('USD'), '@fetchedAt', String(t0), 'DUPUSD', JSON.stringify({ ask: '100', bid: '100' }));
+    const worker = createWorker({ config, logger, redis });
+    await worker.start();
+    try {
+      await waitFor('the reference from the first snapshot', () => worker.status().referencePrice === '100');
+      // Younger than the 1 s interval on the next two ticks (about t0 + 1 s and t0 + 2 s), stale on the third.
+      await t.redis.hset(keys.tickerList('USD'), '@fetchedAt', String(t0 + 1700), 'DUPUSD', JSON.stringify({ ask: '102', bid: '102' }));
+      await waitFor('the third tick, which fetches the list again (100)', () => worker.status().lastPrice === '100' && worker.status().lastPriceAt !== new Date(t0).toISOString(), { timeoutMs: 8000 });
+    } finally {
+      await worker.stop();
+    }
+    const alerts = await readAlertStream(t.redis, t.keys, pair);
+    expect(alerts.map((a) => [a.direction, a.price, a.observedAt])).toEqual([['up', '102', new Date(t0 + 1700).toISOString()]]);
   });
 });

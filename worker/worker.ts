@@ -121,6 +121,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   const snapshots: QuoteSnapshots | undefined =
     config.tickerFetch === 'pair' ? undefined : createQuoteSnapshots({ redis, keys, ticker, budget, mode: config.tickerFetch, workerId: config.workerId, timeoutMs: config.tickerTimeoutMs, logger: log });
   let fetchMode: string | undefined;
+  /** When the last price decided on was fetched (epoch ms). */
+  let lastDecidedFetchAt: number | undefined;
   let priceAgeMs: number | undefined;
   const publisher = createAlertPublisher({
     redis,
@@ -355,7 +357,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     rateLimited = grant !== undefined && grant.mode === 'shared' && grant.waitedMs > config.intervalMs / 10;
     // When the price was fetched: for a list, when the worker that fetched it sent the request.
     lastFetchAt = outcome.fetchedAt.toISOString();
-    const result = outcome.kind === 'price' ? onPrice(outcome) : onFailure(outcome);
+    // A list snapshot read again (still younger than the interval) is no new observation: decided once, alerted once.
+    const seenBefore = outcome.kind === 'price' && outcome.fetchedAt.getTime() === lastDecidedFetchAt;
+    if (outcome.kind === 'price') lastDecidedFetchAt = outcome.fetchedAt.getTime();
+    const result = seenBefore ? { next: 'on-schedule' as const } : outcome.kind === 'price' ? onPrice(outcome) : onFailure(outcome);
     nextDelayMs = result.next === 'delay' ? result.delayMs : config.intervalMs;
     void heartbeat();
     return result;
