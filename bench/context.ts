@@ -1,7 +1,7 @@
 import type { Figure } from './report';
 import type { BenchTargets } from './resources';
 
-export const SECTIONS = ['ingest', 'latency', 'api', 'worker', 'control'] as const;
+export const SECTIONS = ['ingest', 'latency', 'api', 'worker', 'control', 'capacity'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What `npm run bench -- <flags>` asked for. */
@@ -11,6 +11,10 @@ export interface BenchOptions {
   readonly quick: boolean;
   /** How long the worker RSS run lasts. */
   readonly workerMinutes: number;
+  /** How long each fetch mode of the capacity section is measured (after its warm-up). */
+  readonly capacityRunMinutes: number;
+  /** The capacity section's memory warm-up before PSS is read. */
+  readonly capacityMinutes: number;
   /** Keep (and reuse) the 1M-row API database between runs. */
   readonly cacheApiDb: boolean;
   readonly out: string;

@@ -1,4 +1,5 @@
 import { apiSection } from './api';
+import { capacitySection } from './capacity';
 import { controlSection } from './control';
 import { ingestSection } from './ingest';
 import { latencySection } from './latency';
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   }
   const report = await runBench(
     options,
-    { ingest: ingestSection, latency: latencySection, api: apiSection, worker: workerSection, control: controlSection },
+    { ingest: ingestSection, latency: latencySection, api: apiSection, worker: workerSection, control: controlSection, capacity: capacitySection },
     { log: (line) => process.stderr.write(`${line}\n`), print: (text) => process.stdout.write(`${text}\n`) },
   );
   process.exit(Object.keys(report.errors).length > 0 ? 1 : 0);

@@ -15,7 +15,7 @@ import { sleep } from '../shared/platform/retry';
 const MB = 1024 * 1024;
 
 /** Builds `dist/` with the project's own `npm run build` (tsc); a type error elsewhere still emits, so check the file. */
-async function build(ctx: SectionContext): Promise<{ ok: boolean; output: string }> {
+export async function build(ctx: SectionContext): Promise<{ ok: boolean; output: string }> {
   ctx.log('worker: npm run build (tsc) for the compiled worker');
   try {
     const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, maxBuffer: 16 * MB });

@@ -7,8 +7,9 @@ import { displayValue, HIDDEN, maskUrlPasswords } from '../shared/platform/secre
 import { MASTER_VARIABLES } from '../shared/config/master-config';
 import { WORKER_VARIABLES } from '../shared/config/worker-config';
 import { ComposeFileError } from './compose-file';
+import { ensureCompiled, FleetRunError, isCompiledEntry, parseRunFrom, withCompiledWorkers } from './compiled';
 import { InterpolationError } from './interpolate';
-import { loadFleetPlan, type LoadedPlan } from './load-plan';
+import { interpolationVariables, loadFleetPlan, type LoadedPlan } from './load-plan';
 import { createFleetOutput, loadPrettyFormatter } from './output';
 import { PlanError, type FleetPlan, type ServicePlan } from './plan';
 import { preflight } from './preflight';
@@ -18,9 +19,11 @@ import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
 import { createRedisKeys } from '../shared/contract/redis-keys';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
-const USAGE = `usage: npm start [-- --file <compose file>] [-- --dry-run]
+const USAGE = `usage: npm start [-- --file <compose file>] [-- --dry-run] [-- --from-source]
        npm run demo            (adds the ticker simulator; works offline)
-Runs the fleet declared in docker-compose.yml as local processes. Redis and PostgreSQL must already run on this machine.`;
+Runs the fleet declared in docker-compose.yml as local processes. Redis and PostgreSQL must already run on this machine.
+Workers run compiled (node dist/worker/main.js, built with tsc first when dist/ is missing or older than the sources);
+--from-source (or FLEET_RUN=source) runs them through tsx instead.`;
 
 /** The variables the services' specs mark secret (API_TOKEN, SMTP_URL, WEBHOOK_URL, WEBHOOK_SECRET, ...). */
 const SECRET_VARIABLES = new Set(Object.entries({ ...MASTER_VARIABLES, ...WORKER_VARIABLES }).filter(([, spec]) => 'secret' in spec && spec.secret).map(([name]) => name));
@@ -51,7 +54,7 @@ function describeService(s: ServicePlan) {
   return {
     service: s.name,
     role: s.role,
-    command: `node --import tsx ${[...s.nodeFlags, s.entry, ...redactArgs(s.args)].join(' ')}`,
+    command: `node ${isCompiledEntry(s.entry) ? '' : '--import tsx '}${[...s.nodeFlags, s.entry, ...redactArgs(s.args)].join(' ')}`,
     restart: s.restart,
     listenPort: s.listenPort,
     env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, redact(k, v)])),
@@ -92,6 +95,16 @@ async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof
     },
     'starting the fleet',
   );
+
+  const compiled = [...new Set([...plan.services, ...(plan.pool ? [plan.pool] : [])].map((s) => s.entry).filter(isCompiledEntry))];
+  if (compiled.length > 0) {
+    try {
+      await ensureCompiled(REPO_ROOT, compiled, { info: (line) => logger.info(line), warn: (line) => logger.warn(line) });
+    } catch (err) {
+      logger.error({ err: describeError(err) }, 'could not build the compiled workers');
+      process.exit(1);
+    }
+  }
 
   const supervisor = createSupervisor({ plan, root: REPO_ROOT, output, logger, baseEnv: passthroughEnv(process.env) });
   let pool: { pool: WorkerPool; redis: Redis } | undefined;
@@ -145,11 +158,11 @@ async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof
 }
 
 async function main(argv: readonly string[]): Promise<void> {
-  let args: { demo?: boolean; 'dry-run'?: boolean; file?: string; help?: boolean };
+  let args: { demo?: boolean; 'dry-run'?: boolean; 'from-source'?: boolean; file?: string; help?: boolean };
   try {
     args = parseArgs({
       args: [...argv],
-      options: { demo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, file: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { demo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'from-source': { type: 'boolean' }, file: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -164,9 +177,12 @@ async function main(argv: readonly string[]): Promise<void> {
 
   let loaded: LoadedPlan;
   try {
+    // Like FLEET_SPARE_WORKERS: from the shell, then (--demo) fleet/demo.env, then .env.
+    const runFrom = parseRunFrom(args['from-source'] === true, interpolationVariables({ root: REPO_ROOT, demo: args.demo === true, env: process.env })('FLEET_RUN'));
     loaded = loadFleetPlan({ root: REPO_ROOT, composeFile: args.file && path.resolve(args.file), demo: args.demo === true, env: process.env });
+    if (runFrom === 'compiled') loaded = { ...loaded, plan: withCompiledWorkers(loaded.plan) };
   } catch (err) {
-    if (err instanceof ComposeFileError || err instanceof PlanError || err instanceof InterpolationError) {
+    if (err instanceof ComposeFileError || err instanceof PlanError || err instanceof InterpolationError || err instanceof FleetRunError) {
       process.stderr.write(`fleet: ${err.message}\n`);
       process.exit(2);
     }

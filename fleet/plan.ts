@@ -27,7 +27,10 @@ export const COMPOSE_SERVICE_VARIABLE = 'COMPOSE_SERVICE';
 export interface ServicePlan {
   readonly name: string;
   readonly role: Role;
-  /** Source entry point relative to the repository root, run as `node --import tsx ...nodeFlags <entry> ...args`. */
+  /**
+   * Entry point relative to the repository root: a source `.ts` run as `node --import tsx ...nodeFlags <entry> ...args`,
+   * or (workers, by default: fleet/compiled.ts) its tsc output `dist/<x>.js` run as `node ...nodeFlags <entry> ...args`.
+   */
   readonly entry: string;
   readonly args: readonly string[];
   /** Node flags the compose command gives (e.g. `--max-semi-space-size=2` for workers). */

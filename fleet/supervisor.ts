@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { isCompiledEntry } from './compiled';
 import type { Logger } from '../shared/platform/logger';
 import type { FleetOutput } from './output';
 import { stopGroups, type FleetPlan, type ServicePlan } from './plan';
@@ -48,7 +49,7 @@ export interface SupervisorDeps {
   /** Variables every child inherits besides its compose environment (PATH, HOME, ...). */
   readonly baseEnv: Readonly<Record<string, string>>;
   readonly bounds?: RestartBounds;
-  /** Node arguments before the entry point. @defaultValue ["--import", "tsx"] (what the npm scripts run) */
+  /** Node arguments before a source entry point (compiled `dist/` entries run without them). @defaultValue ["--import", "tsx"] (what the npm scripts run) */
   readonly nodeArgs?: readonly string[];
 }
 
@@ -127,7 +128,9 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       const startedAt = Date.now();
       const stdout = deps.output.lineWriter(service.name, 'stdout');
       const stderr = deps.output.lineWriter(service.name, 'stderr');
-      const proc = spawn(process.execPath, [...nodeArgs, ...service.nodeFlags, path.join(deps.root, service.entry), ...service.args], {
+      // A compiled entry (dist/...js) is plain JavaScript: it runs without the source loader.
+      const loader = isCompiledEntry(service.entry) ? [] : nodeArgs;
+      const proc = spawn(process.execPath, [...loader, ...service.nodeFlags, path.join(deps.root, service.entry), ...service.args], {
         cwd: deps.root,
         env: { ...deps.baseEnv, ...service.env },
         stdio: ['ignore', 'pipe', 'pipe'],
