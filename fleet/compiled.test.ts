@@ -101,6 +101,19 @@ describe('building dist/ when it is missing or older than the sources', () => {
     expect(runCompiled()).toBe('two');
   });
 
+  it('says how to get TypeScript when it is not installed, and builds nothing', async () => {
+    const bare = mkdtempSync(path.join(os.tmpdir(), 'tw-compiled-bare-'));
+    try {
+      writeFileSync(path.join(bare, 'tsconfig.json'), '{}');
+      await expect(ensureCompiled(bare, [entry], log)).rejects.toThrow(
+        new FleetRunError(`dist/ needs a build (dist/worker/main.js is missing) but TypeScript is not installed at ${path.join(bare, 'node_modules', 'typescript', 'bin', 'tsc')}: run npm ci (it installs the dev dependencies), or npm start -- --from-source`),
+      );
+      expect(lines).toEqual([]);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  });
+
   it('runs what tsc wrote despite a type error elsewhere, with the error as a warning', async () => {
     writeFileSync(path.join(root, 'shared', 'other.ts'), 'export const n: number = "not a number";\n');
     const later = new Date(Date.now() + 10_000);

@@ -81,8 +81,9 @@ export function staleReason(root: string, entries: readonly string[]): string | 
 export async function ensureCompiled(root: string, entries: readonly string[], log: { info(line: string): void; warn(line: string): void }): Promise<void> {
   const reason = staleReason(root, entries);
   if (!reason) return;
-  log.info(`building dist/ with tsc for the compiled workers (${reason}; about 20 s) ...`);
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!existsSync(tsc)) throw new FleetRunError(`dist/ needs a build (${reason}) but TypeScript is not installed at ${tsc}: run npm ci (it installs the dev dependencies), or npm start -- --from-source`);
+  log.info(`building dist/ with tsc for the compiled workers (${reason}; about 20 s) ...`);
   // Whole seconds: some filesystems keep coarse mtimes, and a file tsc wrote must never look older than the build.
   const startedAt = Math.floor(Date.now() / 1000) * 1000;
   try {
