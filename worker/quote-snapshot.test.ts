@@ -97,7 +97,7 @@ describe('the shared list snapshot (real Redis, the simulator)', () => {
     expect(lists()).toBe(before);
   });
 
-  it('a snapshot read on two ticks is decided once: one alert per observation', async () => {
+  it('a bot never takes the snapshot it used last: the next tick fetches a new list, and one price fetch alerts once', async () => {
     const keys = t.keys;
     const pair = 'DUP-USD';
     sim.setPrice(pair, '100');
@@ -109,9 +109,9 @@ describe('the shared list snapshot (real Redis, the simulator)', () => {
     await worker.start();
     try {
       await waitFor('the reference from the first snapshot', () => worker.status().referencePrice === '100');
-      // Younger than the 1 s interval on the next two ticks (about t0 + 1 s and t0 + 2 s), stale on the third.
+      // Still younger than the 1 s interval on the next two ticks (about t0 + 1 s and t0 + 2 s): used on the first only.
       await t.redis.hset(keys.tickerList('USD'), '@fetchedAt', String(t0 + 1700), 'DUPUSD', JSON.stringify({ ask: '102', bid: '102' }));
-      await waitFor('the third tick, which fetches the list again (100)', () => worker.status().lastPrice === '100' && worker.status().lastPriceAt !== new Date(t0).toISOString(), { timeoutMs: 8000 });
+      await waitFor('the tick after, which fetches the list again (100)', () => worker.status().lastPrice === '100' && worker.status().lastPriceAt !== new Date(t0).toISOString(), { timeoutMs: 8000 });
     } finally {
       await worker.stop();
     }

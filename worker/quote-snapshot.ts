@@ -77,6 +77,8 @@ export function createQuoteSnapshots(deps: QuoteSnapshotDeps): QuoteSnapshots {
   const lockTtlMs = deps.timeoutMs + 1000;
   /** Pair or currency -> epoch ms until which it is fetched on its own. */
   const ownFetchUntil = new Map<string, number>();
+  /** Pair -> `@fetchedAt` of the snapshot it last used: a bot never takes the same snapshot twice. */
+  const lastUsed = new Map<string, number>();
   const answered = <T>(promise: Promise<T>): Promise<T> => withTimeout(promise, timeoutMs, 'Redis');
 
   const readSnapshot = async (quote: string, name: string): Promise<Snapshot | null> => {
@@ -92,6 +94,14 @@ export function createQuoteSnapshots(deps: QuoteSnapshotDeps): QuoteSnapshots {
    */
   const isFresh = (snapshot: Snapshot | null, intervalMs: number, now: number): snapshot is Snapshot =>
     snapshot !== null && now - snapshot.fetchedAt < intervalMs - Math.min(intervalMs / 10, 250) && snapshot.fetchedAt - now < intervalMs;
+
+  /**
+   * Fresh, and not the snapshot this bot used last: every tick brings a new price. Without it a leader held back by the
+   * budget would write a snapshot its own next tick still finds fresh, and its group would see a new price only every
+   * other interval.
+   */
+  const isNew = (snapshot: Snapshot | null, pair: string, intervalMs: number, now: number): snapshot is Snapshot =>
+    isFresh(snapshot, intervalMs, now) && lastUsed.get(pair) !== snapshot.fetchedAt;
 
   const remember = (what: string, reason: string) => {
     ownFetchUntil.set(what, Date.now() + absentForMs);
@@ -116,6 +126,7 @@ export function createQuoteSnapshots(deps: QuoteSnapshotDeps): QuoteSnapshots {
   };
 
   const fromSnapshot = (snapshot: Snapshot, quote: string, pair: string, grant?: BudgetGrant): ListRead => {
+    lastUsed.set(pair, snapshot.fetchedAt);
     const fetchedAt = new Date(snapshot.fetchedAt);
     const outcome = entryOutcome(snapshot.entry, fetchedAt);
     if (outcome === null) {
@@ -168,7 +179,7 @@ export function createQuoteSnapshots(deps: QuoteSnapshotDeps): QuoteSnapshots {
     for (let polls = 0; Date.now() - started < maxWaitMs; polls++) {
       if (await sleep(polls < 40 ? 25 : 100, signal)) return { kind: 'aborted' };
       const [snapshot, lockLeft] = await Promise.all([readSnapshot(quote, name), answered(redis.pttl(keys.tickerListLock(quote)))]);
-      if (isFresh(snapshot, intervalMs, Date.now())) return fromSnapshot(snapshot, quote, pair);
+      if (isNew(snapshot, pair, intervalMs, Date.now())) return fromSnapshot(snapshot, quote, pair);
       if (lockLeft <= 0) return { kind: 'pair', reason: `the ${quote} list was not fetched` };
       if (!reported && lockLeft > lockTtlMs) {
         // The leader waits for the budget (or a fleet pause): say so in the heartbeat before waiting with it.
@@ -201,7 +212,7 @@ export function createQuoteSnapshots(deps: QuoteSnapshotDeps): QuoteSnapshots {
       try {
         if (!(await isShared(quote, bot.botId, bot.intervalMs))) return { kind: 'pair', reason: `no other bot reads the ${quote} list` };
         const snapshot = await readSnapshot(quote, name);
-        if (isFresh(snapshot, bot.intervalMs, Date.now())) return fromSnapshot(snapshot, quote, bot.pair);
+        if (isNew(snapshot, bot.pair, bot.intervalMs, Date.now())) return fromSnapshot(snapshot, quote, bot.pair);
         const token = `${deps.workerId}:${randomBytes(6).toString('hex')}`;
         const locked = await answered(redis.set(keys.tickerListLock(quote), token, 'PX', lockTtlMs, 'NX'));
         if (locked === 'OK') return await fetchAsLeader(quote, bot.pair, token, signal, onWait, mayRequest);
