@@ -321,7 +321,7 @@ describe('the runtime control plane: a master, generic workers, a compose worker
     const audit = await read('/audit?limit=1000');
     expect(audit.status).toBe(200);
     const items = audit.body.items as { at: string; actor: string; action: string; bot_id: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null }[];
-    expect(items.filter((i) => i.actor === 'ops').map((i) => `${i.action} ${i.bot_id}`)).toEqual([`delete ${B.id}`, `pause ${A.id}`, `update ${A.id}`, `create ${B.id}`, `create ${A.id}`]);
+    expect(items.filter((i) => i.actor === 'ops').map((i) => `${i.action} ${i.bot_id}`)).toEqual([`fleet-remove ${B.id}`, `delete ${B.id}`, `pause ${A.id}`, `update ${A.id}`, `create ${B.id}`, `create ${A.id}`]);
     expect(items.filter((i) => i.actor !== 'ops').every((i) => i.actor === `compose:${COMPOSE_SERVICE}` && i.bot_id === COMPOSE_PAIR)).toBe(true);
     expect(items.filter((i) => i.actor === `compose:${COMPOSE_SERVICE}`).length).toBeGreaterThanOrEqual(1);
     const update = items.find((i) => i.action === 'update' && i.bot_id === A.id)!;
