@@ -100,7 +100,7 @@ export const TIMESERIES_SCHEMA = {
 const FLEET_BOT_FIELDS = [
   'bot_id', 'pair', 'status', 'stale', 'last_price', 'last_fetch_at', 'last_price_at', 'reference_price', 'consecutive_errors', 'last_error',
   'started_at', 'heartbeat_at', 'ttl_ms', 'rate_limited', 'effective_interval_ms', 'alerts_published', 'alerts_dropped', 'alerts_queued', 'config',
-  'worker_id', 'source', 'service', 'bot_version',
+  'worker_id', 'source', 'service', 'bot_version', 'fetch', 'price_age_ms',
 ] as const;
 
 export const FLEET_SCHEMA = {
