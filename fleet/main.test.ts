@@ -77,10 +77,13 @@ describe('npm run demo', () => {
 
   afterAll(async () => {
     if (fleet) {
-      await fleet.stop('SIGTERM', 20_000);
+      const code = await fleet.stop('SIGTERM', 20_000);
       // If the runner itself had to be killed, its children (each in its own process group) must not outlive the test.
-      for (const { childPid } of runnerLog(fleet.output())) {
-        if (childPid !== undefined && isAlive(childPid)) process.kill(-childPid, 'SIGKILL');
+      // Only then: after a clean stop they are gone, and their old pids may by now belong to another test's processes.
+      if (code !== 0) {
+        for (const { childPid } of runnerLog(fleet.output())) {
+          if (childPid !== undefined && isAlive(childPid)) process.kill(-childPid, 'SIGKILL');
+        }
       }
     }
     await redis?.cleanup();
