@@ -177,18 +177,23 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
     return body;
   };
 
-  /** Answers a list request with `fault` applied; returns the status, 0 when the client went away. */
-  const answerList = async (res: ServerResponse, currency: string, fault: Fault | undefined, now: number): Promise<number> => {
+  /** The fault kinds that corrupt the numbers of an answer (a list's entries, or the pair's own quote). */
+  const corruptions: Partial<Record<FaultKind, (q: { ask: string; bid: string }) => Record<string, unknown>>> = {
+    zero: () => ({ ask: '0', bid: '0.00' }),
+    negative: (q) => ({ ask: `-${q.ask}`, bid: `-${q.bid}` }),
+    'non-numeric': () => ({ ask: 'NaN', bid: 'n/a' }),
+    'missing-field': (q) => ({ bid: q.bid }),
+    exponent: (q) => ({ ask: new Decimal(q.ask).toExponential(), bid: new Decimal(q.bid).toExponential() }),
+  };
+
+  /**
+   * Applies the latency and the faults that replace the whole answer (server error, HTML, 404, 429). Returns the status
+   * sent, 0 when the client went away meanwhile, or undefined when the caller answers (normally or corrupted).
+   */
+  const answerStatusFault = async (res: ServerResponse, fault: Fault | undefined): Promise<number | undefined> => {
     const latency = (fault?.fault === 'latency' ? (fault.ms ?? 1000) : 0) + (faultRates.latencyMs ?? 0);
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
     if (res.destroyed) return 0;
-    const corruptions: Partial<Record<FaultKind, (q: { ask: string; bid: string }) => Record<string, unknown>>> = {
-      zero: () => ({ ask: '0', bid: '0.00' }),
-      negative: (q) => ({ ask: `-${q.ask}`, bid: `-${q.bid}` }),
-      'non-numeric': () => ({ ask: 'NaN', bid: 'n/a' }),
-      'missing-field': (q) => ({ bid: q.bid }),
-      exponent: (q) => ({ ask: new Decimal(q.ask).toExponential(), bid: new Decimal(q.bid).toExponential() }),
-    };
     switch (fault?.fault) {
       case 'server-error': {
         const status = fault.status ?? 500;
@@ -198,10 +203,6 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
       case 'malformed':
         send(res, 200, '<html><body>Bad gateway</body></html', { 'content-type': 'text/html' });
         return 200;
-      case 'array-body':
-        // The list's own wrong shape: an object where the array belongs.
-        send(res, 200, JSON.stringify({ ask: '1', bid: '1', currency }));
-        return 200;
       case 'not-found':
         sendError(res, 404);
         return 404;
@@ -209,9 +210,21 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
         sendError(res, 429, { 'retry-after': String(fault.retryAfterSeconds ?? 2) });
         return 429;
       default:
-        send(res, 200, JSON.stringify(listFor(currency, now, fault ? corruptions[fault.fault] : undefined)));
-        return 200;
+        return undefined;
     }
+  };
+
+  /** Answers a list request with `fault` applied; returns the status, 0 when the client went away. */
+  const answerList = async (res: ServerResponse, currency: string, fault: Fault | undefined, now: number): Promise<number> => {
+    const sent = await answerStatusFault(res, fault);
+    if (sent !== undefined) return sent;
+    if (fault?.fault === 'array-body') {
+      // The list's own wrong shape: an object where the array belongs.
+      send(res, 200, JSON.stringify({ ask: '1', bid: '1', currency }));
+      return 200;
+    }
+    send(res, 200, JSON.stringify(listFor(currency, now, fault ? corruptions[fault.fault] : undefined)));
+    return 200;
   };
 
   /** Walks the price forward by the steps elapsed since the last request (lazily; no timers). */
@@ -294,46 +307,17 @@ export async function createTickerSimulator(options: TickerSimulatorOptions = {}
 
   /** Answers a faulted request and returns its status, or -1 when there is no fault to apply (answer normally). */
   const answerPair = async (res: ServerResponse, state: PairState, fault: Fault | undefined, currency: string): Promise<number> => {
-    const latency = (fault?.fault === 'latency' ? (fault.ms ?? 1000) : 0) + (faultRates.latencyMs ?? 0);
-    if (latency > 0) await new Promise((r) => setTimeout(r, latency));
-    if (res.destroyed) return 0;
+    const sent = await answerStatusFault(res, fault);
+    if (sent !== undefined) return sent;
     const quote = quoteOf(state);
-    switch (fault?.fault) {
-      case 'server-error': {
-        const status = fault.status ?? 500;
-        sendError(res, status);
-        return status;
-      }
-      case 'malformed':
-        send(res, 200, '<html><body>Bad gateway</body></html', { 'content-type': 'text/html' });
-        return 200;
-      case 'zero':
-        send(res, 200, JSON.stringify({ ask: '0', bid: '0.00', currency }));
-        return 200;
-      case 'negative':
-        send(res, 200, JSON.stringify({ ask: `-${quote.ask}`, bid: `-${quote.bid}`, currency }));
-        return 200;
-      case 'non-numeric':
-        send(res, 200, JSON.stringify({ ask: 'NaN', bid: 'n/a', currency }));
-        return 200;
-      case 'missing-field':
-        send(res, 200, JSON.stringify({ bid: quote.bid, currency }));
-        return 200;
-      case 'exponent':
-        send(res, 200, JSON.stringify({ ask: new Decimal(quote.ask).toExponential(), bid: new Decimal(quote.bid).toExponential(), currency }));
-        return 200;
-      case 'array-body':
-        send(res, 200, JSON.stringify([{ ...quote, currency }]));
-        return 200;
-      case 'not-found':
-        sendError(res, 404);
-        return 404;
-      case 'rate-limit':
-        sendError(res, 429, { 'retry-after': String(fault.retryAfterSeconds ?? 2) });
-        return 429;
-      default:
-        return -1;
+    if (fault?.fault === 'array-body') {
+      send(res, 200, JSON.stringify([{ ...quote, currency }]));
+      return 200;
     }
+    const corrupt = fault ? corruptions[fault.fault] : undefined;
+    if (!corrupt) return -1;
+    send(res, 200, JSON.stringify({ ...corrupt(quote), currency }));
+    return 200;
   };
 
   let pending = 0;
