@@ -44,6 +44,8 @@ function startWorker(ctx: SectionContext, r: BenchRedis, sim: TickerSimulator, p
       REDIS_KEY_PREFIX: r.prefix,
       // The simulator has no limit here: the bench measures the worker, not the shared budget.
       TICKER_RATE_LIMIT_PER_MIN: '0',
+      // Each worker polls its own pair: the section times one worker's own requests (the shared list is the capacity section's).
+      TICKER_FETCH: 'pair',
       LOG_LEVEL: 'info',
     },
     { compiled, nodeArgs },
