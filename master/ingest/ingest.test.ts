@@ -193,6 +193,22 @@ describe('master stream ingest', () => {
     const b = await start({ CONSUMER_NAME: 'replica-b', INGEST_BATCH_MAX: '50' });
     try {
       const alerts = Array.from({ length: 600 }, (_, i) => makeAlert({ pair: i % 2 ? 'BTC-EUR' : 'ETH-BTC' }));
+      // Both replicas must be reading both streams before the burst, or the first to find them takes it all.
+      await r.redis.sadd(r.keys.pairsSet, 'BTC-EUR', 'ETH-BTC');
+      const consumersOf = async (pair: string) => {
+        try {
+          return ((await r.redis.xinfo('CONSUMERS', r.keys.alertStream(pair), ALERT_CONSUMER_GROUP)) as unknown[][]).map((c) => String(c[1]));
+        } catch {
+          return [];
+        }
+      };
+      await waitFor('both replicas reading both streams', async () => {
+        for (const pair of ['BTC-EUR', 'ETH-BTC']) {
+          const names = await consumersOf(pair);
+          if (!names.includes('replica-a') || !names.includes('replica-b')) return false;
+        }
+        return true;
+      });
       const pipeline = r.redis.pipeline();
       for (const al of alerts) pipeline.xadd(r.keys.alertStream(al.pair), '*', 'alert', serializeAlert(al)).sadd(r.keys.pairsSet, al.pair);
       await pipeline.exec();
