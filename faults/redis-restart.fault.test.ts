@@ -50,7 +50,16 @@ describe('when Redis is killed and restarted mid-run', () => {
     services.push(master);
     await master.waitForOutput('master started', 30_000);
     const workers = PAIRS.map((pair) =>
-      startService('worker/main.ts', { ...env, PAIR: pair, FETCH_INTERVAL_MS: '200', OSCILLATION_PERCENT: '0.5', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0' }),
+      startService('worker/main.ts', {
+        ...env,
+        PAIR: pair,
+        FETCH_INTERVAL_MS: '200',
+        OSCILLATION_PERCENT: '0.5',
+        TICKER_BASE_URL: sim.url,
+        TICKER_RATE_LIMIT_PER_MIN: '0',
+        // Each worker fetches its own pair: the scripted prices step per pair request (a shared list does not step them).
+        TICKER_FETCH: 'pair',
+      }),
     );
     services.push(...workers);
     const stored = async () => Number(((await database.db('alerts').count('* as n')) as { n: string }[])[0]!.n);
