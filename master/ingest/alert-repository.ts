@@ -4,17 +4,10 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { AlertMessage, BotConfigSnapshot, Direction } from '../../shared/contract/alert';
 import type { Knex } from '../../shared/platform/db';
 import { WRITTEN_ALERT_COLUMNS, alertCopyLine, alertCopySql, type AlertRowText } from '../../shared/read-model/alert-table';
+import type { InternalAlert } from '../../shared/read-model/alert-wire';
 
-/** An alert as stored in Postgres (decimals exact, as the strings Postgres returns). */
-export interface StoredAlert {
-  readonly id: string;
-  readonly botId: string;
-  readonly pair: string;
-  readonly direction: Direction;
-  readonly price: string;
-  readonly referencePrice: string;
-  readonly changePercent: string;
-  readonly thresholdPercent: string;
+/** An alert as stored in Postgres (decimals exact, as the strings Postgres returns): the internal alert, narrowed. */
+export interface StoredAlert extends InternalAlert {
   readonly observedAt: Date;
   readonly config: BotConfigSnapshot;
   /** When the master stored it: ISO-8601 UTC text with the table's microseconds (a Date would drop them). */
