@@ -90,7 +90,8 @@ export function decide(reference: string | null, quote: Quote, settings: Detecto
   return { kind: 'quiet', price, referencePrice: reference, changePercent, nextReference: reference };
 }
 
-function formatChange(value: Decimal): string {
+/** `changePercent` as alerts carry it: 18 decimal places, truncated toward zero, never "-0.000...". */
+export function formatChange(value: Decimal): string {
   const text = value.toDecimalPlaces(CHANGE_PERCENT_DECIMALS, Decimal.ROUND_DOWN).toFixed(CHANGE_PERCENT_DECIMALS);
   // A tiny negative move truncates to zero; "-0.000..." would read as a direction.
   return /^-0\.0+$/.test(text) ? text.slice(1) : text;
