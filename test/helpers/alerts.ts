@@ -1,4 +1,5 @@
 import { newAlertId, serializeAlert, type AlertMessage } from '../../shared/contract/alert';
+import type { StoredAlert } from '../../master/ingest/alert-repository';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type Redis from 'ioredis';
 
@@ -66,4 +67,29 @@ export async function fillStreams(redis: Redis, keys: RedisKeys, alerts: readonl
     for (const pair of new Set(alerts.slice(i, i + chunk).map((a) => a.pair))) pipeline.sadd(keys.pairsSet, pair);
     await pipeline.exec();
   }
+}
+
+/**
+ * An alert as the master's repository returns it (decimals padded to the table's 18 places, Dates), built from
+ * `makeAlert(overrides)`: what notifiers and chat senders are given.
+ */
+export function makeStoredAlert(overrides: Parameters<typeof makeAlert>[0] = {}): StoredAlert {
+  const a = makeAlert(overrides);
+  const pad = (d: string) => {
+    const [int, frac = ''] = d.split('.');
+    return `${int}.${frac.padEnd(18, '0')}`;
+  };
+  return {
+    id: a.id,
+    botId: a.botId,
+    pair: a.pair,
+    direction: a.direction,
+    price: pad(a.price),
+    referencePrice: pad(a.referencePrice),
+    changePercent: pad(a.changePercent),
+    thresholdPercent: pad(a.thresholdPercent),
+    observedAt: new Date(a.observedAt),
+    config: a.config,
+    receivedAt: new Date(Date.parse(a.observedAt) + 20).toISOString().replace('Z', '000Z'),
+  };
 }
