@@ -198,6 +198,7 @@ describe('answers carry exactly the documented fields', () => {
       observed_at: '2026-11-29T12:00:00.000Z',
       config: { botId: 'btc-bot', intervalMs: 5000, nested: { any: ['thing'] } },
       received_at: '2026-11-29T12:00:00.020Z',
+      silenced_by: null,
       internal_row_version: 7,
     } as AlertItem;
     // Queries passed in: the route plugin alone, built as the API builds it.

@@ -7,6 +7,7 @@ import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type { AlertRepository } from './alert-repository';
 import type { MasterMetrics } from '../metrics';
 import type { Outbox } from '../notify/outbox';
+import { createSilencesRepository, type SilencesRepository } from '../../shared/read-model/silences-repository';
 
 /** The outcome of storing one batch. */
 export interface StoreResult {
@@ -38,6 +39,8 @@ export interface AlertStoreDeps {
   readonly metrics: MasterMetrics;
   /** Called after a commit that wrote outbox rows. */
   readonly onNotificationsQueued?: () => void;
+  /** Marks new alerts that an active silence matches (`alerts.silenced_by`). @defaultValue the silences table over `db` */
+  readonly silences?: SilencesRepository;
 }
 
 /**
@@ -55,39 +58,48 @@ export function createAlertStore(deps: AlertStoreDeps): AlertStore {
   // redaction: its wildcard paths walk every logged object and doubled the cost of this one-line-per-alert hot path.
   const alertLog = deps.logger.child({ component: 'notify', channel: 'log' }, { redact: [] });
   let databaseDown = false;
+  const silences = deps.silences ?? createSilencesRepository(deps.db);
 
-  async function commit(alerts: readonly AlertMessage[]): Promise<{ inserted: AlertMessage[]; queued: number }> {
+  /** `silenced`: alert id -> the silence that muted it (for the after-commit log line). */
+  async function commit(alerts: readonly AlertMessage[]): Promise<{ inserted: AlertMessage[]; queued: number; silenced: Map<string, string> }> {
     return deps.db.transaction(async (trx) => {
       const ids = new Set(await deps.repository.insertMany(alerts, trx));
       const inserted = alerts.filter((a) => ids.delete(a.id));
+      // Before the outbox rows, in the same transaction: the outbox leaves out alerts with silenced_by set, and a silence
+      // created after this commit cannot reach back to an alert already queued. The silence is the one active at the
+      // alert's observed_at (not now): a backlog observed during a maintenance window and ingested after it stays muted,
+      // and a redelivered alert gets the same answer whenever it arrives.
+      const silenced = await silences.markSilenced(trx, inserted);
       const queued = await deps.outbox.enqueue(trx, inserted.map((a) => a.id));
-      return { inserted, queued };
+      return { inserted, queued, silenced };
     });
   }
 
   /** Commits a batch; when the database refuses its data, finds the offending alerts one by one. */
-  async function commitIsolatingBadData(alerts: readonly AlertMessage[]): Promise<{ inserted: AlertMessage[]; queued: number; rejected: StoreResult['rejected'] }> {
+  async function commitIsolatingBadData(alerts: readonly AlertMessage[]): Promise<{ inserted: AlertMessage[]; queued: number; silenced: Map<string, string>; rejected: StoreResult['rejected'] }> {
     try {
       return { ...(await commit(alerts)), rejected: [] };
     } catch (err) {
       if (!isDataError(err)) throw err;
-      if (alerts.length === 1) return { inserted: [], queued: 0, rejected: [{ alert: alerts[0]!, reason: `rejected by the database: ${describeError(err)}` }] };
-      const result = { inserted: [] as AlertMessage[], queued: 0, rejected: [] as StoreResult['rejected'] };
+      if (alerts.length === 1) return { inserted: [], queued: 0, silenced: new Map(), rejected: [{ alert: alerts[0]!, reason: `rejected by the database: ${describeError(err)}` }] };
+      const result = { inserted: [] as AlertMessage[], queued: 0, silenced: new Map<string, string>(), rejected: [] as StoreResult['rejected'] };
       for (const alert of alerts) {
         const one = await commitIsolatingBadData([alert]);
         result.inserted.push(...one.inserted);
         result.queued += one.queued;
+        for (const [alertId, silenceId] of one.silenced) result.silenced.set(alertId, silenceId);
         result.rejected.push(...one.rejected);
       }
       return result;
     }
   }
 
-  async function afterCommit(inserted: readonly AlertMessage[]): Promise<void> {
+  async function afterCommit(inserted: readonly AlertMessage[], silenced: ReadonlyMap<string, string>): Promise<void> {
     for (const a of inserted) {
+      const silence = silenced.get(a.id);
       alertLog.info(
-        { alertId: a.id, botId: a.botId, pair: a.pair, direction: a.direction, changePercent: a.changePercent, price: a.price, referencePrice: a.referencePrice, thresholdPercent: a.thresholdPercent, observedAt: a.observedAt },
-        `alert ${a.pair} ${a.direction} ${a.changePercent}%`,
+        { alertId: a.id, botId: a.botId, pair: a.pair, direction: a.direction, changePercent: a.changePercent, price: a.price, referencePrice: a.referencePrice, thresholdPercent: a.thresholdPercent, observedAt: a.observedAt, ...(silence ? { silencedBy: silence } : {}) },
+        `alert ${a.pair} ${a.direction} ${a.changePercent}%${silence ? ' (silenced)' : ''}`,
       );
     }
     if (inserted.length === 0) return;
@@ -120,7 +132,7 @@ export function createAlertStore(deps: AlertStoreDeps): AlertStore {
       deps.metrics.ingestBatchSize.observe(alerts.length);
       const duplicates = alerts.length - result.inserted.length - result.rejected.length;
       if (duplicates > 0) deps.metrics.alertsDuplicate.inc(duplicates);
-      await afterCommit(result.inserted);
+      await afterCommit(result.inserted, result.silenced);
       if (result.queued > 0) deps.onNotificationsQueued?.();
       return { inserted: result.inserted, duplicates, rejected: result.rejected };
     },

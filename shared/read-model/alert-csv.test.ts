@@ -13,6 +13,7 @@ const item = (over: Partial<AlertItem> = {}): AlertItem => ({
   observed_at: '2026-11-29T12:00:00.000Z',
   received_at: '2026-11-29T12:00:00.100Z',
   config: { botId: 'btc-bot' },
+  silenced_by: null,
   ...over,
 });
 

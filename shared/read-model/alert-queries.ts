@@ -106,6 +106,7 @@ const SELECT_ALERT = [
   isoColumn('observed_at'),
   'config',
   isoColumn('received_at'),
+  'silenced_by::text AS silenced_by',
 ].join(', ');
 
 interface AlertRow extends Omit<AlertItem, 'config'> {
@@ -134,6 +135,11 @@ function orderingParts(ordering: Ordering): { column: 'observed_at' | 'change_pe
 
 function cursorKey(item: AlertItem, ordering: Ordering): string {
   return orderingParts(ordering).column === 'observed_at' ? item.observed_at : item.change_percent;
+}
+
+/** The keyset position just after `item` in `ordering`: a page or stream given it goes on with the next row. */
+export function cursorAfter(item: AlertItem, ordering: Ordering): PageCursor {
+  return { ordering, key: cursorKey(item, ordering), id: item.id };
 }
 
 export function createAlertQueries(db: Knex): AlertQueries {
@@ -174,6 +180,13 @@ export function createAlertQueries(db: Knex): AlertQueries {
     if (filter.until) {
       clauses.push('observed_at < ?::timestamptz');
       bindings.push(filter.until.iso);
+    }
+    if (filter.silencedBy !== undefined) {
+      clauses.push('silenced_by = ?::uuid');
+      bindings.push(filter.silencedBy);
+    } else if (filter.silenced !== undefined) {
+      // Exactly the predicate of the partial index alerts_silenced_observed_at_idx, so silenced=true walks only the silenced.
+      clauses.push(filter.silenced ? 'silenced_by IS NOT NULL' : 'silenced_by IS NULL');
     }
     if (branch.sign) {
       clauses.push(branch.sign[0]);

@@ -18,8 +18,11 @@ export const WRITTEN_ALERT_COLUMNS = [
   'config',
 ] as const;
 
-/** Every column of a stored alert, in the order the API's CSV export writes them. */
-export const ALERT_COLUMNS = [...WRITTEN_ALERT_COLUMNS, 'received_at'] as const;
+/**
+ * Every column of a stored alert, in the order the API's CSV export writes them. `silenced_by` is set by the ingest after
+ * the insert, in the same transaction (see shared/read-model/silences-repository.ts), so it is not a written column.
+ */
+export const ALERT_COLUMNS = [...WRITTEN_ALERT_COLUMNS, 'received_at', 'silenced_by'] as const;
 
 export type WrittenAlertColumn = (typeof WRITTEN_ALERT_COLUMNS)[number];
 

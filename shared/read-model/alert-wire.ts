@@ -36,6 +36,11 @@ export interface WireAlert {
    * message, not the row (`GET /alerts/{id}` has the time).
    */
   readonly received_at: string | null;
+  /**
+   * The silence that muted the alert's notifications (its id), or null. Set when the alert is stored; null on the live
+   * feed `/events` (the announcement carries the alert message, not the row) and in notifications (a silenced alert gets none).
+   */
+  readonly silenced_by: string | null;
 }
 
 /** The fields of a wire alert, in the order the API, the CSV header and the OpenAPI document list them: the table's columns. */
@@ -54,6 +59,7 @@ export interface InternalAlert {
   readonly observedAt: string | Date;
   readonly config: object;
   readonly receivedAt?: string | Date | null;
+  readonly silencedBy?: string | null;
 }
 
 /** The alerts table's scale: numeric(38,18). */
@@ -101,6 +107,7 @@ export function toWireAlert(alert: InternalAlert): WireAlert {
     observed_at: wireTime(alert.observedAt),
     config: { ...(alert.config as Record<string, unknown>) },
     received_at: alert.receivedAt === undefined || alert.receivedAt === null ? null : wireTime(alert.receivedAt),
+    silenced_by: alert.silencedBy ?? null,
   };
 }
 
@@ -130,6 +137,11 @@ export const WIRE_ALERT_SCHEMA = {
       description: "the bot's settings snapshot, exactly as the alert message carried it (its keys are camelCase: botId, intervalMs, thresholdPercent, ...)",
     },
     received_at: time('when the master stored it'),
+    silenced_by: {
+      type: ['string', 'null'],
+      format: 'uuid',
+      description: 'the silence that muted its notifications (GET /silences), or null; the alert is stored and listed either way',
+    },
   },
   required: [...WIRE_ALERT_FIELDS],
 } as const;

@@ -43,6 +43,10 @@ export interface AlertFilter {
   readonly until?: Instant;
   /** Minimum absolute change percent, an exact decimal string. */
   readonly minChange?: string;
+  /** true: only alerts a silence muted; false: only the others. */
+  readonly silenced?: boolean;
+  /** Only the alerts this silence muted (a lower-case UUID). */
+  readonly silencedBy?: string;
 }
 
 /** Where a keyset page starts: strictly after this (key, id) in the given ordering. */
@@ -212,6 +216,18 @@ export const PARAMS = {
     schema: { type: 'string', pattern: DECIMAL_RE.source, example: '0.5' },
     one: (v) => (DECIMAL_RE.test(v.trim()) ? v.trim() : undefined),
   }),
+  silenced: single<boolean>({
+    description: 'true: only alerts whose notifications a silence muted (silenced_by set); false: only the others.',
+    allowed: ['true', 'false'],
+    schema: { type: 'string', enum: ['true', 'false'] },
+    one: (v) => (v === 'true' ? true : v === 'false' ? false : undefined),
+  }),
+  silenced_by: single<string>({
+    description: 'Only the alerts this silence muted (its id from GET /silences).',
+    allowed: 'a silence id: a UUID such as 0b6f2f4e-3c1a-4d5e-9f00-1a2b3c4d5e6f',
+    schema: { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', example: '0b6f2f4e-3c1a-4d5e-9f00-1a2b3c4d5e6f' },
+    one: (v) => (UUID_RE.test(v) ? v.toLowerCase() : undefined),
+  }),
   ordering: single<Ordering>({
     description: 'Sort order; a leading "-" means descending. Ties are broken by id.',
     allowed: ORDERINGS,
@@ -302,9 +318,11 @@ export function checkStatsSpan(sinceMs: number, untilMs: number, raw: Record<str
 }
 
 /** Builds the alert filter from parsed parameters (shared by the list, the CSV export and the CLI). */
-export function toAlertFilter(p: ParsedParams<'pair' | 'direction' | 'since' | 'until' | 'min_change'>, rawQuery: unknown): AlertFilter {
-  checkRange(p.since, p.until, (rawQuery as Record<string, unknown> | undefined)?.until);
-  return { pairs: p.pair ?? [], direction: p.direction, since: p.since, until: p.until, minChange: p.min_change };
+export function toAlertFilter(p: ParsedParams<'pair' | 'direction' | 'since' | 'until' | 'min_change' | 'silenced' | 'silenced_by'>, rawQuery: unknown): AlertFilter {
+  const raw = rawQuery as Record<string, unknown> | undefined;
+  checkRange(p.since, p.until, raw?.until);
+  if (p.silenced === false && p.silenced_by !== undefined) throw new BadRequestError('silenced', raw?.silenced, 'true or no silenced parameter along with silenced_by (the alerts a silence muted are silenced)');
+  return { pairs: p.pair ?? [], direction: p.direction, since: p.since, until: p.until, minChange: p.min_change, silenced: p.silenced, silencedBy: p.silenced_by };
 }
 
 /** Default window of GET /stats and `alerts stats`. */
@@ -353,9 +371,9 @@ export function resolveStatsRange(p: ParsedParams<'window' | 'since' | 'until'>,
 }
 
 /** Parameters of `GET /alerts`. */
-export const ALERT_LIST_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'ordering', 'limit', 'cursor'] as const satisfies readonly ParamName[];
+export const ALERT_LIST_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'silenced', 'silenced_by', 'ordering', 'limit', 'cursor'] as const satisfies readonly ParamName[];
 /** Parameters of `GET /alerts.csv`: the list's filters and ordering, and no limit (every matching row is streamed). */
-export const ALERT_CSV_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'ordering', 'cursor'] as const satisfies readonly ParamName[];
+export const ALERT_CSV_PARAMS = ['pair', 'direction', 'since', 'until', 'min_change', 'silenced', 'silenced_by', 'ordering', 'cursor'] as const satisfies readonly ParamName[];
 export const STATS_PARAMS = ['window', 'since', 'until', 'pair'] as const satisfies readonly ParamName[];
 export const TIMESERIES_PARAMS = ['bucket', 'since', 'until', 'pair', 'direction'] as const satisfies readonly ParamName[];
 

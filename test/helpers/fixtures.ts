@@ -13,7 +13,8 @@ import { alertCopyLine, alertCopySql } from '../../shared/read-model/alert-table
  */
 
 /** One row of the `alerts` table, as fixtures generate it (`received_at` is left to the database). */
-export type FixtureAlert = Omit<AlertItem, 'received_at'>;
+/** A row as written: received_at is the database's default, silenced_by is left null (no silence). */
+export type FixtureAlert = Omit<AlertItem, 'received_at' | 'silenced_by'>;
 
 export interface FixtureOptions {
   /** How many alerts. */
