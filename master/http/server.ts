@@ -22,6 +22,8 @@ import { announceBotChange, reconcileDesiredBots } from '../../shared/read-model
 import type { ApiTokenEntry } from '../../shared/config/master-config';
 import { fleetRoutes } from './routes/fleet';
 import { statsRoutes } from './routes/stats';
+import { silenceRoutes } from './routes/silences';
+import { createSilencesRepository } from '../../shared/read-model/silences-repository';
 import { systemRoutes } from './routes/system';
 
 /** What the HTTP API needs; the master builds these and passes them in. */
@@ -151,6 +153,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       });
     await api.register(botRoutes, { repository: botsRepository, redis: deps.redis, keys: deps.keys, now, afterChange: afterBotChange });
     await api.register(auditRoutes, { repository: botsRepository });
+    await api.register(silenceRoutes, { repository: createSilencesRepository(deps.db), now });
   });
   await app.register(dashboardPlugin, { ...deps, eventTickets, sseMaxClients: deps.eventsMaxClients });
 
