@@ -6,7 +6,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '\\.fault\\.test\\.ts$'],
+  // The fault suite and the image test have their own configs (jest.faults.config.js, jest.image.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '\\.fault\\.test\\.ts$', '\\.image\\.test\\.ts$'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
     // ESM-only dependencies reached through CJS code (jest cannot require ESM): compiled to CJS for tests only.

@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { freePort } from '../helpers/net';
+import { createTestRedis, type TestRedis } from '../helpers/redis';
+import { waitFor } from '../helpers/wait';
+import { containerState, envArgs, IMAGE, podman, podmanOk } from './podman';
+
+/**
+ * The runtime image, run for real: migrate, simulator, master and two workers as podman containers on the host network
+ * against this file's own database (created empty: the migrate container builds it) and Redis key prefix, with the
+ * environment docker-compose.yml gives them. `npm run test:image` builds the image first (test/image/prepare.sh).
+ *
+ * Every container runs with a read-only root filesystem (podman adds tmpfs /tmp, /run, /var/tmp), as a Kubernetes
+ * securityContext would have it. The master and the ETH worker run without an init process (node is pid 1, as in a pod);
+ * the BTC worker and the simulator with `--init`, as compose's `init: true` runs them.
+ */
+
+/** Stop grace periods, from docker-compose.yml (`stop_grace_period`); the simulator has compose's default. */
+const GRACE_S = { worker: 15, master: 20, sim: 10 } as const;
+
+const run = randomBytes(4).toString('hex');
+const name = (role: string) => `tw-image-${run}-${role}`;
+const NAMES = { migrate: name('migrate'), sim: name('sim'), master: name('master'), btc: name('worker-btc'), eth: name('worker-eth'), probe: name('probe') };
+
+let db: TestDatabase;
+let redis: TestRedis;
+let apiPort: number;
+let simPort: number;
+
+const workerEnv = (pair: string, service: string): Record<string, string> => ({
+  REDIS_URL: redis.url,
+  REDIS_KEY_PREFIX: redis.prefix,
+  LOG_LEVEL: 'info',
+  TICKER_BASE_URL: `http://127.0.0.1:${simPort}/v0/ticker`,
+  TICKER_RATE_LIMIT_PER_MIN: '250',
+  // Faster than compose's 5 s so the test sees alerts within seconds; the simulator moves prices every 100 ms.
+  FETCH_INTERVAL_MS: '500',
+  OSCILLATION_PERCENT: '0.01',
+  PRICE_FIELD: 'ask',
+  REFERENCE_MODE: 'last-alert',
+  PAIR: pair,
+  COMPOSE_SERVICE: service,
+});
+
+/** `podman run -d` of a long-running role on the host network with a read-only root filesystem. */
+async function startContainer(containerName: string, env: Record<string, string>, command: readonly string[], flags: readonly string[] = []): Promise<void> {
+  await podmanOk(['run', '-d', '--name', containerName, '--network=host', '--read-only', ...flags, ...envArgs(env), IMAGE, ...command]);
+}
+
+async function logsOf(containerName: string): Promise<string> {
+  const r = await podman(['logs', containerName]);
+  return r.stdout + r.stderr;
+}
+
+const alertCount = async (pair: string) => Number((await db.db('alerts').where({ pair }).count<{ count: string }[]>('* as count'))[0]!.count);
+
+beforeAll(async () => {
+  if ((await podman(['image', 'exists', IMAGE])).code !== 0) {
+    throw new Error(`image ${IMAGE} is not built: run \`npm run test:image\` (it runs test/image/prepare.sh first)`);
+  }
+  // An empty database: the migrate container is what creates the schema.
+  db = await createTestDatabase({ migrate: false });
+  redis = await createTestRedis({ label: 'img' });
+  [apiPort, simPort] = [await freePort(), await freePort()];
+
+  const migrate = await podman(['run', '--name', NAMES.migrate, '--network=host', '--read-only', ...envArgs({ DATABASE_URL: db.url }), IMAGE, 'node', 'dist/master/migrate.js'], 120_000);
+  if (migrate.code !== 0) throw new Error(`the migrate container exited ${migrate.code}:\n${migrate.stdout}${migrate.stderr}`);
+
+  await startContainer(
+    NAMES.sim,
+    { SIM_PORT: String(simPort), SIM_HOST: '127.0.0.1', SIM_PAIRS: 'BTC-USD=67000,ETH-USD=3500', SIM_STEP_MS: '100', SIM_VOLATILITY_PERCENT: '0.05', SIM_RATE_LIMIT_PER_MIN: '0', LOG_LEVEL: 'info' },
+    ['node', 'dist/sim/main.js'],
+    ['--init'],
+  );
+  await startContainer(
+    NAMES.master,
+    {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: redis.prefix,
+      LOG_LEVEL: 'info',
+      MASTER_PAIRS: '*',
+      // On the host network 0.0.0.0 (the image's API_HOST) would serve the API to every interface of this machine.
+      API_HOST: '127.0.0.1',
+      API_PORT: String(apiPort),
+      NOTIFY: 'log',
+      EVENTS_MAX_CLIENTS: '100',
+    },
+    ['node', 'dist/master/main.js'],
+  );
+  await startContainer(NAMES.btc, workerEnv('BTC-USD', 'worker-btc-usd'), ['node', '--max-semi-space-size=2', 'dist/worker/main.js'], ['--init']);
+  // A terminal on stdout: the logger switches to pino-pretty (a worker thread) and must keep working.
+  await startContainer(NAMES.eth, workerEnv('ETH-USD', 'worker-eth-usd'), ['node', '--max-semi-space-size=2', 'dist/worker/main.js'], ['-t']);
+}, 180_000);
+
+afterAll(async () => {
+  // Only this file's containers, by name (a container that never started is simply not there).
+  await podman(['rm', '--force', '--ignore', '--time', '0', ...Object.values(NAMES)], 60_000);
+  await redis?.cleanup();
+  await db?.drop();
+}, 90_000);
+
+describe('the runtime image', () => {
+  it('migrates an empty database and exits 0', async () => {
+    expect((await containerState(NAMES.migrate)).exitCode).toBe(0);
+    const tables = await db.db.raw<{ rows: { tablename: string }[] }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
+    expect(tables.rows.map((r) => r.tablename)).toEqual(expect.arrayContaining(['alerts', 'notifications', 'bots']));
+  });
+
+  it('serves /ready with 200 from the master, and the compose health command of the master exits 0', async () => {
+    const ready = await waitFor(
+      'the master to be ready',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${apiPort}/ready`);
+        return res.status === 200 ? ((await res.json()) as Record<string, string>) : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(ready).toEqual({ status: 'ready', postgres: 'ok', redis: 'ok' });
+    const probe = await podman(['exec', NAMES.master, 'node', 'dist/fleet/http-probe.js', `http://127.0.0.1:${apiPort}/ready`]);
+    expect({ code: probe.code, out: probe.stdout.trim() }).toEqual({ code: 0, out: expect.stringContaining('answered 200') });
+  }, 90_000);
+
+  it('stores the alerts the workers publish, for both pairs', async () => {
+    await waitFor('alerts of both pairs in Postgres', async () => (await alertCount('BTC-USD')) > 0 && (await alertCount('ETH-USD')) > 0, { timeoutMs: 90_000, intervalMs: 500 });
+    const rows = await db.db('alerts').select('bot_id', 'pair').distinct();
+    expect(rows).toEqual(expect.arrayContaining([{ bot_id: 'BTC-USD', pair: 'BTC-USD' }, { bot_id: 'ETH-USD', pair: 'ETH-USD' }]));
+  }, 120_000);
+
+  it("exits 0 from each worker's compose health command (node dist/worker/health.js)", async () => {
+    for (const worker of [NAMES.btc, NAMES.eth]) {
+      const health = await waitFor(`${worker} healthy`, async () => {
+        const r = await podman(['exec', worker, 'node', 'dist/worker/health.js']);
+        return r.code === 0 ? r : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 500 });
+      expect(health.stdout).toMatch(/^healthy: bot (BTC|ETH)-USD is (ok|degraded)/);
+    }
+  }, 90_000);
+
+  it('runs every process as a non-root user (uid 1000, node)', async () => {
+    for (const container of [NAMES.sim, NAMES.master, NAMES.btc, NAMES.eth]) {
+      expect({ container, uid: (await podmanOk(['exec', container, 'id', '-u'])).trim() }).toEqual({ container, uid: '1000' });
+      // The main process as the host's kernel sees it (rootful podman, no user namespace: the same uid).
+      const { pid } = await containerState(container);
+      const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      expect({ container, real: uids?.[1], effective: uids?.[2] }).toEqual({ container, real: '1000', effective: '1000' });
+    }
+  });
+
+  it('keeps working with a terminal on stdout (podman run -t): pretty logs, no crash', async () => {
+    expect((await containerState(NAMES.eth)).running).toBe(true);
+    const logs = await logsOf(NAMES.eth);
+    expect(logs).toContain('worker started');
+    expect(logs).not.toMatch(/unhandled|uncaught|Error: Cannot find module/i);
+    // pino-pretty's line, not a JSON object: the TTY was seen and the transport loaded from the read-only image.
+    expect(logs).not.toMatch(/^\{"level"/m);
+  });
+
+  it('holds neither tests, the bench, fault cases nor dev dependencies', async () => {
+    const found = await podmanOk([
+      'run', '--rm', '--name', NAMES.probe, '--network=none', IMAGE,
+      'find', '/app', '-path', '/app/node_modules', '-prune', '-o',
+      '(', '-name', '*.test.js', '-o', '-name', '*.test.ts', '-o', '-path', '/app/dist/test', '-o', '-path', '/app/dist/bench', '-o', '-path', '/app/dist/faults', '-o', '-name', '*.fault.*', ')', '-print',
+    ]);
+    expect(found.trim().split('\n').filter(Boolean)).toEqual([]);
+    // The dev toolchain (some dev dependencies, ajv for one, are also production dependencies of fastify: not those).
+    const toolchain = ['jest', 'ts-jest', 'typescript', 'fast-check', 'playwright-core', '@sparticuz/chromium', 'autocannon', 'dclint', 'smtp-server', 'mailparser', '@types/node'];
+    const present = await podmanOk(['run', '--rm', '--name', NAMES.probe, '--network=none', IMAGE, 'sh', '-c', 'for p in "$@"; do [ -e "node_modules/$p" ] && echo "$p"; done; true', 'sh', ...toolchain]);
+    expect(present.trim().split('\n').filter(Boolean)).toEqual([]);
+  });
+
+  it('reports its size', async () => {
+    const bytes = Number((await podmanOk(['image', 'inspect', '--format', '{{.Size}}', IMAGE])).trim());
+    expect(bytes).toBeGreaterThan(0);
+    process.stdout.write(`IMAGE size_mb=${(bytes / 1e6).toFixed(0)} image=${IMAGE}\n`);
+  });
+
+  describe('podman stop, in reverse order of start (workers, master, simulator)', () => {
+    it.each([
+      ['the TTY worker', NAMES.eth, GRACE_S.worker],
+      ['the worker', NAMES.btc, GRACE_S.worker],
+      ['the master', NAMES.master, GRACE_S.master],
+      ['the simulator', NAMES.sim, GRACE_S.sim],
+    ])('stops %s on SIGTERM with exit code 0 within its grace period', async (_what, container, graceS) => {
+      const started = Date.now();
+      await podmanOk(['stop', '--time', String(graceS), container], (graceS + 30) * 1000);
+      const tookMs = Date.now() - started;
+      const state = await containerState(container);
+      // 137 would be podman's SIGKILL after the grace period: the process did not handle SIGTERM in time.
+      expect({ container, exitCode: state.exitCode, withinGrace: tookMs < graceS * 1000 }).toEqual({ container, exitCode: 0, withinGrace: true });
+      expect(await logsOf(container)).toMatch(/shutting down|stopped/);
+    }, 90_000);
+  });
+});
