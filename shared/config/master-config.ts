@@ -82,9 +82,57 @@ export const DATABASE_VARIABLES = {
   DATABASE_URL: { schema: urlVar(['postgres:', 'postgresql:']), default: DEFAULT_DATABASE_URL, doc: 'PostgreSQL connection URL' },
 } satisfies VariableSpecs;
 
+/** A duration variable in the one grammar (`500ms`, `30s`, `5m`), parsed to milliseconds within [minMs, maxMs]. */
+function durationMsVar(minMs: number, maxMs: number, example: string): z.ZodType<number, string> {
+  return z.string().transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === null || ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `a duration from ${minMs} ms to ${maxMs / 1000} s such as ${example}` });
+      return z.NEVER;
+    }
+    return ms;
+  }) as z.ZodType<number, string>;
+}
+
+/** The analysts' read replica: the master's API and the CLI read alerts there when DATABASE_READ_URL is set. */
+export const READ_REPLICA_VARIABLES = {
+  DATABASE_READ_URL: {
+    schema: urlVar(['postgres:', 'postgresql:']),
+    optional: true,
+    secret: true,
+    doc: 'a streaming replica of DATABASE_URL: alert lists, details, stats and CSV exports (API and CLI) read from it; every write and ingest stay on DATABASE_URL',
+  },
+  DATABASE_READ_MAX_LAG: {
+    schema: durationMsVar(100, 86_400_000, '30s'),
+    optional: true,
+    doc: 'when set, reads go to DATABASE_URL while the replica replays more than this far behind (a duration: 5s, 30s, 5m); unset, any lag is served',
+  },
+  DATABASE_READ_CONNECT_TIMEOUT_MS: {
+    schema: integerVar(100, 60_000),
+    default: '2000',
+    doc: 'longest a connection to the replica may take to open, in milliseconds; past it (or a query unanswered for API_STATEMENT_TIMEOUT_MS plus 1 s) reads fall back to DATABASE_URL',
+  },
+} satisfies VariableSpecs;
+
+/** The read replica's settings, or undefined when DATABASE_READ_URL is unset. */
+export interface ReadReplicaConfig {
+  readonly url: string;
+  /** Reads go to the primary while the replica lags more than this (ms). @defaultValue none (any lag is served) */
+  readonly maxLagMs?: number;
+  /** @defaultValue 2000 */
+  readonly connectTimeoutMs: number;
+}
+
+/** Builds the read replica's settings from loaded READ_REPLICA_VARIABLES (the master's and the CLI's). */
+export function readReplicaConfig(v: { DATABASE_READ_URL?: string; DATABASE_READ_MAX_LAG?: number; DATABASE_READ_CONNECT_TIMEOUT_MS: number }): ReadReplicaConfig | undefined {
+  if (!v.DATABASE_READ_URL) return undefined;
+  return Object.freeze({ url: v.DATABASE_READ_URL, maxLagMs: v.DATABASE_READ_MAX_LAG, connectTimeoutMs: v.DATABASE_READ_CONNECT_TIMEOUT_MS });
+}
+
 /** Every variable the master reads (ingest, notifications, API). */
 export const MASTER_VARIABLES = {
   ...DATABASE_VARIABLES,
+  ...READ_REPLICA_VARIABLES,
   MASTER_PAIRS: {
     schema: z
       .string()
@@ -136,6 +184,11 @@ export const MASTER_VARIABLES = {
   WEBHOOK_URL: { schema: urlVar(['http:', 'https:']), optional: true, secret: true, doc: 'URL that receives a JSON POST per alert batch (needed for webhook)' },
   WEBHOOK_SECRET: { schema: stringVar(/^.{8,512}$/, 'at least 8 characters'), optional: true, secret: true, doc: 'key for the X-Tickwatch-Signature HMAC-SHA256 header' },
   WEBHOOK_TIMEOUT_MS: { schema: integerVar(100, 120_000), default: '5000', doc: 'webhook request timeout, in milliseconds' },
+  TELEGRAM_API_BASE: {
+    schema: urlVar(['http:', 'https:']),
+    default: 'https://api.telegram.org',
+    doc: 'Telegram Bot API base URL (telegram receivers POST to <base>/bot<token>/sendMessage); change it only for a local stand-in or a Bot API server of your own',
+  },
   NOTIFY_MAX_ATTEMPTS: { schema: integerVar(1, 1000), default: '20', doc: 'delivery attempts of a notification before it is marked failed' },
   API_HOST: {
     schema: stringVar(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or IP address'),
@@ -193,6 +246,8 @@ export const MASTER_VARIABLES = {
 export interface MasterConfig {
   /** @defaultValue "postgres://postgres@127.0.0.1:5432/tickwatch" */
   readonly databaseUrl: string;
+  /** Where the API reads alerts (DATABASE_READ_URL); undefined: from `databaseUrl`. @defaultValue undefined */
+  readonly readReplica?: ReadReplicaConfig;
   /** @defaultValue "*" (every pair) */
   readonly pairs: '*' | readonly string[];
   /** @defaultValue "stream" */
@@ -224,8 +279,21 @@ export interface MasterConfig {
     /** @defaultValue 5000 */
     readonly timeoutMs: number;
   };
+  /**
+   * The SMTP transport of every email receiver (the `default` one from MAIL_TO and those added through the API): set
+   * whenever SMTP_URL is, with or without email in NOTIFY.
+   */
+  readonly smtp?: {
+    readonly smtpUrl: string;
+    readonly requireTls: boolean;
+    readonly from: string;
+  };
+  /** Request timeout of every webhook receiver (WEBHOOK_TIMEOUT_MS). @defaultValue 5000 */
+  readonly webhookTimeoutMs: number;
   /** @defaultValue 20 */
   readonly notifyMaxAttempts: number;
+  /** Bot API base URL of telegram receivers, without `/bot<token>`. @defaultValue "https://api.telegram.org" */
+  readonly telegramApiBase: string;
   readonly api: {
     /** Beyond loopback it needs `token` or `allowAnonymous` (checked at load). @defaultValue "127.0.0.1" */
     readonly host: string;
@@ -257,6 +325,8 @@ export interface MasterConfig {
   /** @defaultValue 15000 */
   readonly shutdownTimeoutMs: number;
   readonly redisUrl: string;
+  /** Redis Cluster seed nodes (`host:port`); empty: REDIS_URL is one Redis. @defaultValue [] */
+  readonly redisClusterNodes: readonly string[];
   readonly redisKeyPrefix: string;
   readonly logLevel: string;
 }
@@ -294,6 +364,7 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
   crossCheck(problems);
   return Object.freeze({
     databaseUrl: v.DATABASE_URL,
+    readReplica: readReplicaConfig(v),
     pairs: v.MASTER_PAIRS,
     delivery: v.DELIVERY,
     consumerName: v.CONSUMER_NAME ?? `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 64),
@@ -306,7 +377,10 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
         ? { smtpUrl: v.SMTP_URL, requireTls: v.SMTP_REQUIRE_TLS, from: v.MAIL_FROM, to: v.MAIL_TO, digestSeconds: v.EMAIL_DIGEST_SECONDS, maxPerHour: v.EMAIL_MAX_PER_HOUR }
         : undefined,
     webhook: wantsWebhook && v.WEBHOOK_URL ? { url: v.WEBHOOK_URL, secret: v.WEBHOOK_SECRET, timeoutMs: v.WEBHOOK_TIMEOUT_MS } : undefined,
+    smtp: v.SMTP_URL ? { smtpUrl: v.SMTP_URL, requireTls: v.SMTP_REQUIRE_TLS, from: v.MAIL_FROM } : undefined,
+    webhookTimeoutMs: v.WEBHOOK_TIMEOUT_MS,
     notifyMaxAttempts: v.NOTIFY_MAX_ATTEMPTS,
+    telegramApiBase: v.TELEGRAM_API_BASE,
     api: {
       host: v.API_HOST,
       port: v.API_PORT,
@@ -323,6 +397,7 @@ export function loadMasterConfig(env: Readonly<Record<string, string | undefined
     botsReconcileMs: v.BOTS_RECONCILE_MS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     redisUrl: v.REDIS_URL,
+    redisClusterNodes: Object.freeze(v.REDIS_CLUSTER_NODES ?? []),
     redisKeyPrefix: v.REDIS_KEY_PREFIX ?? '',
     logLevel: v.LOG_LEVEL,
   });

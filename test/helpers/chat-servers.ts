@@ -44,6 +44,7 @@ export interface ChatServer {
 async function startRecordingServer(handle: (request: { method: string; path: string; body: string; json: unknown }) => ChatAnswer): Promise<ChatServer & { port: number }> {
   const requests: ChatRequest[] = [];
   const queued: (ChatAnswer | null)[] = [];
+  const delayed = new Set<NodeJS.Timeout>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -68,8 +69,13 @@ async function startRecordingServer(handle: (request: { method: string; path: st
         headers['content-type'] ??= typeof answer.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json';
         res.writeHead(answer.status, headers).end(text);
       };
-      if (answer.delayMs) setTimeout(reply, answer.delayMs);
-      else reply();
+      if (answer.delayMs) {
+        const timer = setTimeout(() => {
+          delayed.delete(timer);
+          reply();
+        }, answer.delayMs);
+        delayed.add(timer);
+      } else reply();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -82,6 +88,8 @@ async function startRecordingServer(handle: (request: { method: string; path: st
       return waitFor(`${count} request(s)`, () => (requests.length >= count ? requests.slice() : null), { timeoutMs });
     },
     async stop() {
+      for (const timer of delayed) clearTimeout(timer);
+      delayed.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
