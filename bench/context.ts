@@ -1,7 +1,7 @@
 import type { Figure } from './report';
 import type { BenchTargets } from './resources';
 
-export const SECTIONS = ['ingest', 'latency', 'api', 'worker', 'control', 'capacity'] as const;
+export const SECTIONS = ['ingest', 'latency', 'notify', 'api', 'worker', 'control', 'capacity'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** What `npm run bench -- <flags>` asked for. */

@@ -18,7 +18,7 @@ const PUBLISHERS = 20;
  * The worker's own publisher (worker/publisher.ts) on a fail-fast connection, exactly as worker/main.ts builds it: the
  * alert is queued and sent in the worker's MULTI (PUBLISH + XADD + SADD), one at a time, in order.
  */
-function workerPublisher(ctx: SectionContext, r: BenchRedis): { publisher: AlertPublisher; redis: Redis; close(): Promise<void> } {
+export function workerPublisher(ctx: SectionContext, r: BenchRedis): { publisher: AlertPublisher; redis: Redis; close(): Promise<void> } {
   const logger = createLogger({ name: 'bench-publisher', level: 'warn', pretty: false });
   const redis = createRedis(ctx.targets.redisUrl, logger, { name: 'bench-publisher', failFast: true });
   const publisher = createAlertPublisher({ redis, keys: r.keys, streamMaxLen: 1_000_000, queueMax: 100_000, logger });
@@ -33,7 +33,7 @@ function workerPublisher(ctx: SectionContext, r: BenchRedis): { publisher: Alert
   };
 }
 
-async function waitUntilReady(redis: Redis): Promise<void> {
+export async function waitUntilReady(redis: Redis): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis not ready within 10 s')), 10_000);

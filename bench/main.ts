@@ -3,6 +3,7 @@ import { capacitySection } from './capacity';
 import { controlSection } from './control';
 import { ingestSection } from './ingest';
 import { latencySection } from './latency';
+import { notifySection } from './notify';
 import { BenchUsageError, parseBenchOptions } from './options';
 import { runBench } from './run';
 import { workerSection } from './worker';
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   }
   const report = await runBench(
     options,
-    { ingest: ingestSection, latency: latencySection, api: apiSection, worker: workerSection, control: controlSection, capacity: capacitySection },
+    { ingest: ingestSection, latency: latencySection, notify: notifySection, api: apiSection, worker: workerSection, control: controlSection, capacity: capacitySection },
     { log: (line) => process.stderr.write(`${line}\n`), print: (text) => process.stdout.write(`${text}\n`) },
   );
   process.exit(Object.keys(report.errors).length > 0 ? 1 : 0);
