@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { BOT_ID_RE } from '../shared/contract/alert';
 import { BadRequestError } from '../shared/read-model/bad-request';
 import { parseBotPatch, parseNewBot, type BotPatch, type NewBot } from '../shared/read-model/bot-settings';
+import { parseNewSilence, parseSilenceState, type NewSilence, type SilenceState } from '../shared/read-model/silences';
+import { SILENCE_PAGE_MAX } from '../shared/read-model/silences-repository';
 import {
   ALERT_CSV_PARAMS,
   MAX_PAGE_LIMIT,
@@ -30,7 +32,10 @@ export type CliCommand =
   | { readonly kind: 'bots-list'; readonly format: Format }
   | { readonly kind: 'bots-add'; readonly bot: NewBot }
   | { readonly kind: 'bots-set'; readonly botId: string; readonly patch: BotPatch }
-  | { readonly kind: 'bots-remove'; readonly botId: string };
+  | { readonly kind: 'bots-remove'; readonly botId: string }
+  | { readonly kind: 'silences-list'; readonly state?: SilenceState; readonly limit: number; readonly format: Format }
+  | { readonly kind: 'silences-add'; readonly silence: NewSilence; readonly format: Format }
+  | { readonly kind: 'silences-expire'; readonly id: string; readonly format: Format };
 
 /** Connection settings given as flags; they override DATABASE_URL / REDIS_URL / REDIS_KEY_PREFIX. */
 export interface CliConnectionFlags {
@@ -53,6 +58,9 @@ export const USAGE = `Usage:
   npm run alerts -- bots add <pair> [--bot-id ID] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M]
   npm run alerts -- bots set <bot_id> [--pair P] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M]
   npm run alerts -- bots pause|resume|remove <bot_id>
+  npm run alerts -- silences list [--state active|pending|expired] [--limit N] [--format table|json]
+  npm run alerts -- silences add [--pair P] [--bot-id ID] [--direction D] (--duration D | --ends-at T) [--starts-at T] --comment TEXT
+  npm run alerts -- silences expire <silence_id>
 
 Bots (runtime bots, the same checks as POST/PATCH /bots; changes are recorded in the audit as cli:<your user name>):
   --bot-id ID          the new bot's id [default: the pair]
@@ -61,12 +69,20 @@ Bots (runtime bots, the same checks as POST/PATCH /bots; changes are recorded in
   --price-field F      ask, bid or mid [default: ask]
   --reference-mode M   first or last-alert [default: last-alert]
 
+Silences (the same checks as POST /silences; who created or expired one is recorded as cli:<your user name>):
+  --pair P, --bot-id ID, --direction D   equality matchers: at least one (a silence must match something specific)
+  --duration D         how long from the start: 30m, 1h, 8h, 7d (at most 366d); or --ends-at T (ISO-8601 with offset)
+  --starts-at T        ISO-8601 with offset [default: now]
+  --comment TEXT       why (required)
+  A silence mutes the notifications of the alerts it matches observed while it is active; they are stored as always.
+
 Filters (the same as GET /alerts):
   --pair P            a pair such as BTC-USD; repeat it or give a comma list
   --direction D       up or down
   --since T           ISO-8601 (2026-11-29, 2026-11-29T19:45:00Z) or relative (20m, 1h, 7d ago)
   --until T           same forms; exclusive
   --min-change X      absolute change percent at least X (e.g. 0.5)
+  --silenced B        true: only alerts a silence muted; false: only the others
   --ordering=O        -observed_at (default), observed_at, -change_percent, change_percent
                       (write it with "=": a value starting with "-" would read as a flag)
   --limit N|all       rows to print [default: 50 for table, all for csv and json]
@@ -80,7 +96,7 @@ Stopped bots, and bots whose heartbeat expired, leave the fleet once their last 
 Exit codes: 0 done, 1 the database or Redis failed (or fleet remove names an unknown bot; or bots names an unknown bot,
 a taken id or a compose bot), 2 bad command line or configuration.`;
 
-const FLAG_OF: Record<string, string> = { min_change: '--min-change' };
+const FLAG_OF: Record<string, string> = { min_change: '--min-change', silenced_by: '--silenced-by' };
 const flagName = (parameter: string) => FLAG_OF[parameter] ?? `--${parameter}`;
 
 /** Re-words the API's 400 as a command-line error naming the flag. */
@@ -119,6 +135,7 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
     return { command: { kind: 'fleet-remove', botId }, connection };
   }
   if (sub === 'bots') return { command: parseBotsCommand(values, positionals.slice(1)), connection };
+  if (sub === 'silences') return { command: parseSilencesCommand(values, positionals.slice(1), now), connection };
   if (positionals.length > 1) throw new UsageError(`expected at most one command (stats, fleet or fleet remove <bot_id>), got: ${positionals.join(' ')}\n\n${USAGE}`);
 
   const used = (names: readonly (keyof typeof values)[]) => names.filter((n) => values[n] !== undefined);
@@ -128,12 +145,12 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
   };
 
   if (sub === 'fleet') {
-    refuse(['pair', 'direction', 'since', 'until', 'min-change', 'ordering', 'limit', 'window'], 'fleet');
+    refuse(['pair', 'direction', 'since', 'until', 'min-change', 'silenced', 'ordering', 'limit', 'window'], 'fleet');
     return { command: { kind: 'fleet', format: pickFormat(values.format, ['table', 'json']) }, connection };
   }
 
   if (sub === 'stats') {
-    refuse(['direction', 'min-change', 'ordering', 'limit'], 'stats');
+    refuse(['direction', 'min-change', 'silenced', 'ordering', 'limit'], 'stats');
     const query = strip({ window: values.window, since: values.since, until: values.until, pair: values.pair });
     try {
       const p = parseParams(STATS_PARAMS, query, now);
@@ -147,7 +164,8 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
   if (sub !== 'alerts') throw new UsageError(`unknown command ${JSON.stringify(sub)}: expected stats, fleet, or none (to list alerts)\n\n${USAGE}`);
   refuse(['window'], 'the alert list (did you mean `stats --window`?)');
   const format = pickFormat(values.format, FORMATS);
-  const query = strip({ pair: values.pair, direction: values.direction, since: values.since, until: values.until, min_change: values['min-change'], ordering: values.ordering });
+  refuse(['state', 'duration', 'ends-at', 'starts-at', 'comment'], 'the alert list (they belong to `silences`)');
+  const query = strip({ pair: values.pair, direction: values.direction, since: values.since, until: values.until, min_change: values['min-change'], silenced: values.silenced, ordering: values.ordering });
   let limit: number | 'all' = format === 'table' ? 50 : 'all';
   if (values.limit !== undefined) {
     if (values.limit === 'all') limit = 'all';
@@ -234,6 +252,68 @@ function parseBotsCommand(values: Values, args: readonly string[]): CliCommand {
   }
 }
 
+/** The flag of each field of a new silence, for refusals. */
+const SILENCE_FLAGS: Record<string, string> = {
+  matchers: '--pair, --bot-id or --direction',
+  'matchers.pair': '--pair',
+  'matchers.bot_id': '--bot-id',
+  'matchers.direction': '--direction',
+  starts_at: '--starts-at',
+  ends_at: '--ends-at',
+  duration: '--duration',
+  comment: '--comment',
+  state: '--state',
+};
+const SILENCES_SUBCOMMANDS = ['list', 'add', 'expire'];
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `silences list|add|expire`, through the API's own checks (silences.ts), refusals naming the flag. */
+function parseSilencesCommand(values: Values, args: readonly string[], now: number): CliCommand {
+  const [action, target, ...rest] = args;
+  if (action === undefined || !SILENCES_SUBCOMMANDS.includes(action)) {
+    throw new UsageError(`silences takes one of ${SILENCES_SUBCOMMANDS.join(', ')}, got: ${action ?? 'none'}\n\n${USAGE}`);
+  }
+  const given = Object.entries(values).filter(([k, v]) => v !== undefined && !CONNECTION_OPTIONS.includes(k)).map(([k]) => k);
+  const allow = (names: readonly string[]) => {
+    const extra = given.filter((k) => !names.includes(k));
+    if (extra.length) throw new UsageError(`${extra.map((k) => `--${k}`).join(', ')} cannot be used with silences ${action}`);
+  };
+  const format = pickFormat(values.format, ['table', 'json']);
+  try {
+    if (action === 'list') {
+      if (target !== undefined) throw new UsageError(`silences list takes no argument, got: ${args.slice(1).join(' ')}`);
+      allow(['state', 'limit', 'format']);
+      let limit = 100;
+      if (values.limit !== undefined) {
+        limit = /^\d{1,4}$/.test(values.limit) ? Number(values.limit) : 0;
+        if (limit < 1 || limit > SILENCE_PAGE_MAX) throw new UsageError(`--limit ${JSON.stringify(values.limit)} is invalid: expected an integer from 1 to ${SILENCE_PAGE_MAX}`);
+      }
+      return { kind: 'silences-list', state: values.state === undefined ? undefined : parseSilenceState(values.state), limit, format };
+    }
+    if (action === 'expire') {
+      if (target === undefined || rest.length > 0) throw new UsageError(`silences expire takes one silence id, got: ${args.slice(1).join(' ') || 'none'}`);
+      allow(['format']);
+      if (!UUID_RE.test(target)) throw new UsageError(`silence id ${JSON.stringify(target)} is invalid: expected a UUID such as 0b6f2f4e-3c1a-4d5e-9f00-1a2b3c4d5e6f (from silences list)`);
+      return { kind: 'silences-expire', id: target.toLowerCase(), format };
+    }
+    if (target !== undefined) throw new UsageError(`silences add takes flags only, got: ${args.slice(1).join(' ')}`);
+    allow(['pair', 'bot-id', 'direction', 'duration', 'ends-at', 'starts-at', 'comment', 'format']);
+    if ((values.pair?.length ?? 0) > 1) throw new UsageError('--pair is given more than once: a silence matches one pair (add one silence per pair)');
+    const matchers = strip({ pair: values.pair?.[0], bot_id: values['bot-id'], direction: values.direction });
+    const body = strip({ starts_at: values['starts-at'], ends_at: values['ends-at'], duration: values.duration, comment: values.comment }) as Record<string, unknown>;
+    return { kind: 'silences-add', silence: parseNewSilence({ matchers, ...body }, now), format };
+  } catch (err) {
+    if (err instanceof BadRequestError) {
+      const allowed = Array.isArray(err.allowed) ? `one of ${err.allowed.join(', ')}` : err.allowed;
+      if (err.parameter === 'matchers') throw new UsageError('a silence needs at least one matcher: --pair, --bot-id or --direction (an empty one would mute everything)');
+      const flag = SILENCE_FLAGS[err.parameter] ?? err.parameter;
+      if (err.value === undefined) throw new UsageError(`${flag} is required: expected ${allowed}`);
+      throw new UsageError(`${flag} ${JSON.stringify(err.value)} is invalid: expected ${allowed}`);
+    }
+    throw err;
+  }
+}
+
 const OPTIONS = {
   pair: { type: 'string', multiple: true },
   direction: { type: 'string' },
@@ -250,6 +330,12 @@ const OPTIONS = {
   'threshold-percent': { type: 'string' },
   'price-field': { type: 'string' },
   'reference-mode': { type: 'string' },
+  silenced: { type: 'string' },
+  state: { type: 'string' },
+  duration: { type: 'string' },
+  'ends-at': { type: 'string' },
+  'starts-at': { type: 'string' },
+  comment: { type: 'string' },
   'database-url': { type: 'string' },
   'redis-url': { type: 'string' },
   'redis-key-prefix': { type: 'string' },

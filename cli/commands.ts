@@ -10,8 +10,10 @@ import type { Knex } from '../shared/platform/db';
 import { describeError } from '../shared/platform/errors';
 import { announceBotChange, reconcileDesiredBots } from '../shared/read-model/bots-mirror';
 import type { BotItem, BotsRepository } from '../shared/read-model/bots-repository';
+import { describeMatchers, type SilenceItem } from '../shared/read-model/silences';
+import type { SilencesRepository } from '../shared/read-model/silences-repository';
 import type { CliCommand } from './args';
-import { alertTable, botsTable, fleetTable, statsTable } from './render';
+import { alertTable, botsTable, fleetTable, silencesTable, statsTable } from './render';
 
 /** What the commands need: the API's own query modules over a database, Redis for the fleet, and where to write. */
 export interface CliDeps {
@@ -24,9 +26,19 @@ export interface CliDeps {
   readonly fleetRetentionMs?: number;
   /** The bots table, for `bots ...` (the repository the API uses). */
   readonly bots?: { readonly db: Knex; readonly repository: BotsRepository; readonly actor: string };
+  /** The silences table, for `silences ...` (the repository the API uses). */
+  readonly silences?: { readonly repository: SilencesRepository; readonly actor: string };
   /** Where a warning goes (stderr); stdout stays for output. */
   readonly warn?: (message: string) => void;
 }
+
+/** `silences expire` named no silence. */
+export class UnknownSilenceError extends Error {
+  override readonly name = 'UnknownSilenceError';
+}
+
+/** One line about a silence for the terminal. */
+const describeSilence = (s: SilenceItem) => `${s.id} (${describeMatchers(s.matchers)}, ${s.starts_at} to ${s.expired_at ?? s.ends_at}) ${s.state}`;
 
 /** `fleet remove` named a bot that never reported (or was removed already). */
 export class UnknownBotError extends Error {
@@ -135,6 +147,25 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
       await write(out, `removed bot ${bot.bot_id}\n`);
       return;
     }
+    case 'silences-list': {
+      const silences = await silencesDeps(deps).repository.list({ state: command.state, limit: command.limit }, now);
+      await write(out, command.format === 'json' ? `${JSON.stringify(silences, null, 2)}\n` : `${silencesTable(silences, now)}\n`);
+      return;
+    }
+    case 'silences-add': {
+      const { repository, actor } = silencesDeps(deps);
+      const silence = await repository.create(command.silence, actor, now);
+      await write(out, command.format === 'json' ? `${JSON.stringify(silence, null, 2)}\n` : `added silence ${describeSilence(silence)}\n`);
+      return;
+    }
+    case 'silences-expire': {
+      const { repository, actor } = silencesDeps(deps);
+      const result = await repository.expire(command.id, actor, now);
+      if (!result) throw new UnknownSilenceError(`no silence has id ${command.id}`);
+      const line = result.changed ? `expired silence ${describeSilence(result.silence)}` : `silence ${describeSilence(result.silence)} was already expired (by ${result.silence.expired_by ?? 'its end time'})`;
+      await write(out, command.format === 'json' ? `${JSON.stringify(result.silence, null, 2)}\n` : `${line}\n`);
+      return;
+    }
     case 'fleet-remove': {
       const { redis, keys } = deps.redis();
       const { removed, last } = await removeBot(redis, keys, command.botId);
@@ -145,6 +176,11 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
       return;
     }
   }
+}
+
+function silencesDeps(deps: CliDeps): NonNullable<CliDeps['silences']> {
+  if (!deps.silences) throw new Error('silences commands need the silences table');
+  return deps.silences;
 }
 
 function botsDeps(deps: CliDeps): NonNullable<CliDeps['bots']> {

@@ -3,6 +3,7 @@ import { Decimal } from '../shared/contract/decimal';
 import type { AlertItem, StatsResult } from '../shared/read-model/alert-queries';
 import type { FleetItem } from '../shared/read-model/fleet-view';
 import type { BotItem } from '../shared/read-model/bots-repository';
+import { describeMatchers, type SilenceItem } from '../shared/read-model/silences';
 
 /**
  * Human-readable tables for the terminal (cli-table3). CSV and JSON keep every digit; tables round the change to
@@ -98,6 +99,15 @@ export function botsTable(bots: readonly BotItem[], now: number): string {
       ago(b.updated_at, now),
       b.updated_by,
     ]));
+  }
+  return table.toString();
+}
+
+export function silencesTable(silences: readonly SilenceItem[], now: number): string {
+  if (silences.length === 0) return 'No silences: add one with `npm run alerts -- silences add --pair P --duration 1h --comment "why"`.';
+  const table = new Table({ ...plain, head: ['id', 'matchers', 'state', 'starts', 'ends', 'comment', 'by', 'expired by'] });
+  for (const s of silences) {
+    table.push(row([s.id, describeMatchers(s.matchers), s.state, when(s.starts_at, now), when(s.expired_at ?? s.ends_at, now), s.comment.slice(0, 40), s.created_by, s.expired_by ?? '-']));
   }
   return table.toString();
 }
