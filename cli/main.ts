@@ -9,6 +9,7 @@ import { createRedisKeys } from '../shared/contract/redis-keys';
 import { userInfo } from 'node:os';
 import { createAlertQueries } from '../shared/read-model/alert-queries';
 import { createBotsRepository } from '../shared/read-model/bots-repository';
+import { createSilencesRepository } from '../shared/read-model/silences-repository';
 import { parseCommandLine, UsageError, USAGE } from './args';
 import { runCommand } from './commands';
 
@@ -52,6 +53,7 @@ async function main(): Promise<number> {
       out: process.stdout,
       fleetRetentionMs: config.FLEET_RETENTION,
       bots: { db, repository: createBotsRepository(db), actor: `cli:${osUser()}` },
+      silences: { repository: createSilencesRepository(db), actor: `cli:${osUser()}` },
       warn: (message) => process.stderr.write(`alerts: ${message}\n`),
       redis: () => {
         redis ??= createRedis(config.REDIS_URL, logger, {
