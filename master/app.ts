@@ -12,16 +12,23 @@ import { createAlertStore } from './ingest/alert-store';
 import { createApiServer } from './http/server';
 import { backoffDelay, createSleeper } from '../shared/platform/retry';
 import { createDeadLetters } from './ingest/dead-letter';
-import { createEmailNotifier } from './notify/email-notifier';
+import { createEmailSender } from './notify/email-notifier';
 import { createMetrics, type MasterMetrics } from './metrics';
 import { createNotificationDelivery } from './notify/notification-delivery';
-import type { Notifier } from './notify/notifier';
-import { createOutbox, outboxTargets } from './notify/outbox';
+import type { ChannelSender } from './notify/notifier';
+import { createOutbox } from './notify/outbox';
+import { configReceivers } from './notify/config-receivers';
+import { createDiscordSender } from './notify/discord-sender';
+import { createSlackSender } from './notify/slack-sender';
+import { createTelegramSender } from './notify/telegram-sender';
+import { createReceiversRepository } from '../shared/read-model/receivers-repository';
 import { createPubSubConsumer } from './ingest/pubsub-consumer';
 import { createStreamConsumer } from './ingest/stream-consumer';
-import { createWebhookNotifier } from './notify/webhook-notifier';
+import { createWebhookSender } from './notify/webhook-notifier';
 import { createBotsReconciler } from './bots/bots-reconciler';
 import { createBotsRepository } from '../shared/read-model/bots-repository';
+import { adoptLegacyLastSeen } from '../shared/read-model/fleet-view';
+import { createReplicaReads, type ReplicaReads } from '../shared/read-model/replica-reads';
 
 /** Knobs tests turn to make time pass faster; production uses the defaults. */
 export interface MasterTuning {
@@ -48,6 +55,8 @@ export interface Master {
   readonly db: Knex;
   /** The HTTP API's own pool (API_DB_POOL_MAX connections, API_STATEMENT_TIMEOUT_MS per statement). */
   readonly apiDb: Knex;
+  /** The API's pool on the read replica (DATABASE_READ_URL, same limits), when one is configured. */
+  readonly replicaDb?: Knex;
   readonly redis: Redis;
   readonly keys: RedisKeys;
   readonly metrics: MasterMetrics;
@@ -82,6 +91,41 @@ async function waitForSchema(db: Knex, logger: Logger, lifecycle: Lifecycle): Pr
   }
 }
 
+/** Client-side margin past the statement timeout before a replica query that got no answer at all is given up. */
+const REPLICA_READ_MARGIN_MS = 1000;
+
+/**
+ * The API's pool on the read replica and the routing of alert reads over it, when DATABASE_READ_URL is set. The pool
+ * has the API's limits (API_DB_POOL_MAX, API_STATEMENT_TIMEOUT_MS) plus a connect timeout and a client-side read
+ * timeout, so a replica that is down or silent costs a read a bounded wait before the primary serves it.
+ */
+function createApiReplica(config: MasterConfig, logger: Logger, metrics: MasterMetrics, apiDb: Knex, lifecycle: Lifecycle): { replicaDb?: Knex; replicaReads?: ReplicaReads } {
+  const settings = config.readReplica;
+  if (!settings) return {};
+  const replicaDb = createDb(settings.url, {
+    poolMax: config.api.dbPoolMax,
+    statementTimeoutMs: config.api.statementTimeoutMs,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    queryTimeoutMs: config.api.statementTimeoutMs + REPLICA_READ_MARGIN_MS,
+    applicationName: 'tickwatch-master-api-replica',
+    logger,
+  });
+  lifecycle.add('api replica postgres', () => replicaDb.destroy());
+  const replicaReads = createReplicaReads({
+    primary: apiDb,
+    replica: replicaDb,
+    logger,
+    maxLagMs: settings.maxLagMs,
+    probeTimeoutMs: settings.connectTimeoutMs + REPLICA_READ_MARGIN_MS,
+    onFallback: (reason) => metrics.replicaFallbacks.inc({ reason }),
+    onReport: (report) => {
+      metrics.replicaLagSeconds.set(report.lag_ms === null ? -1 : report.lag_ms / 1000);
+      metrics.replicaLagBytes.set(report.lag_bytes ?? -1);
+    },
+  });
+  return { replicaDb, replicaReads };
+}
+
 /**
  * Builds and starts the master: ingest (stream or pub/sub) into Postgres, the notification outbox loop and the HTTP API.
  * Every resource registers its closer as it is created, so shutdown releases them newest first: the HTTP server, then
@@ -97,8 +141,14 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
     const keys = createRedisKeys(config.redisKeyPrefix);
     const metrics = createMetrics();
 
-    const redis = createRedis(config.redisUrl, logger, { name: `master-${config.consumerName}` });
+    const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes }, logger, { name: `master-${config.consumerName}` });
     lifecycle.add('redis', () => closeRedis(redis));
+    // Once, in the background (a Redis still down at start must not hold the master): the fleet table keeps the bots
+    // an older version recorded under the last-seen hash's name before hash tags.
+    adoptLegacyLastSeen(redis, keys).then(
+      (moved) => moved > 0 && logger.info({ moved }, 'moved last-seen bot statuses from the hash of the older name'),
+      (err: unknown) => logger.warn({ err: describeError(err) }, 'last-seen bot statuses of the older name not moved; retried at the next start'),
+    );
 
     const db = createDb(config.databaseUrl, { poolMax: 10, applicationName: 'tickwatch-master', logger });
     lifecycle.add('postgres', () => db.destroy());
@@ -106,18 +156,28 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
     await waitForSchema(db, logger, lifecycle);
 
     const repository = createAlertRepository(db);
-    const outbox = createOutbox(db, outboxTargets(config));
+    // Receivers: MAIL_TO / WEBHOOK_URL are rewritten as the `default` receiver(s) on every start; the API adds the rest.
+    const receivers = createReceiversRepository(db);
+    await receivers.syncConfig(configReceivers(config));
+    const outbox = createOutbox(db, receivers);
 
-    const notifiers: Notifier[] = [];
-    if (config.email) notifiers.push(createEmailNotifier({ smtpUrl: config.email.smtpUrl, requireTls: config.email.requireTls, from: config.email.from }));
-    if (config.webhook) notifiers.push(createWebhookNotifier(config.webhook));
-    for (const n of notifiers) lifecycle.add(`${n.channel} transport`, () => n.close());
+    // A sender per kind this master can deliver: email needs SMTP_URL; rows of a kind without a sender here wait for
+    // a master that has one.
+    const senders: ChannelSender[] = [
+      createWebhookSender({ timeoutMs: config.webhookTimeoutMs }),
+      createSlackSender({ timeoutMs: config.webhookTimeoutMs }),
+      createDiscordSender({ timeoutMs: config.webhookTimeoutMs }),
+      createTelegramSender({ apiBase: config.telegramApiBase, timeoutMs: config.webhookTimeoutMs }),
+    ];
+    if (config.smtp) senders.push(createEmailSender(config.smtp));
+    for (const s of senders) lifecycle.add(`${s.kind} sender`, () => s.close());
 
     const delivery = createNotificationDelivery({
       db,
       outbox,
       repository,
-      notifiers,
+      receivers,
+      senders: senders as ChannelSender[],
       logger,
       metrics,
       maxAttempts: config.notifyMaxAttempts,
@@ -170,8 +230,10 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       logger,
     });
     lifecycle.add('api postgres', () => apiDb.destroy());
+    const { replicaDb, replicaReads } = createApiReplica(config, logger, metrics, apiDb, lifecycle);
     const api = await createApiServer({
       db: apiDb,
+      replicaReads,
       redis,
       keys,
       metrics,
@@ -202,7 +264,7 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       { api: url, delivery: config.delivery, pairs: config.pairs, consumer: config.consumerName, notify: config.notify, batchMax: config.ingestBatchMax },
       `master started; API on ${url}`,
     );
-    return { db, apiDb, redis, keys, metrics, api, url, close: () => lifecycle.close() };
+    return { db, apiDb, replicaDb, redis, keys, metrics, api, url, close: () => lifecycle.close() };
   } catch (err) {
     await lifecycle.close();
     throw err;

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import { BOT_ID_RE, DIRECTIONS, PRICE_FIELDS, REFERENCE_MODES } from '../../shared/contract/alert';
+import { BOT_ID_RE, DIRECTIONS, PRICE_FIELDS, REFERENCE_MODES, RULES } from '../../shared/contract/alert';
 import { BOT_STATUSES } from '../../shared/contract/fleet-status';
 import { WIRE_ALERT_SCHEMA } from '../../shared/read-model/alert-wire';
 import { MAX_PAIRS, PARAMS, type ParamName, type ParamSpec } from '../../shared/read-model/query-params';
@@ -28,17 +28,21 @@ export const NOTIFICATION_SCHEMA = {
   type: 'object',
   properties: {
     id: { type: 'string' },
-    channel: { type: 'string', enum: ['email', 'webhook'] },
-    target: { type: 'string', description: 'recipient address (email) or receiver origin (webhook)' },
+    receiver: { type: ['string', 'null'], description: 'the receiver it went to (null on rows from before receivers existed)' },
+    kind: { type: 'string', enum: ['email', 'webhook', 'slack', 'discord', 'telegram'] },
+    channel: { type: 'string', enum: ['email', 'webhook', 'slack', 'discord', 'telegram'], description: 'the same as kind (its earlier name)' },
+    target: { type: 'string', description: 'recipient address (email), scheme and host (webhook, slack, discord), chat <id> (telegram): never a secret' },
+    delivery_id: { type: ['string', 'null'], description: 'the message that carried it, the same on every retry (receivers dedupe on it); null before its first attempt' },
+    held_for: { type: ['string', 'null'], enum: ['quiet_hours', 'email_cap', null], description: 'why it waited: the receiver\'s quiet hours or the hourly email cap; it then went out in one summary' },
     status: { type: 'string', enum: ['pending', 'sent', 'failed'] },
     attempts: { type: 'integer' },
     last_error: { type: ['string', 'null'] },
-    held_back: { type: 'boolean', description: 'held back by the hourly email cap and reported in a summary mail' },
+    held_back: { type: 'boolean', description: 'held back (quiet hours or the hourly email cap) and reported in a summary' },
     next_attempt_at: time('next delivery attempt (pending rows)', true),
     sent_at: time('when it was delivered', true),
     created_at: time('when the alert was stored with it', true),
   },
-  required: ['id', 'channel', 'target', 'status', 'attempts', 'last_error', 'held_back', 'next_attempt_at', 'sent_at', 'created_at'],
+  required: ['id', 'receiver', 'kind', 'channel', 'target', 'delivery_id', 'held_for', 'status', 'attempts', 'last_error', 'held_back', 'next_attempt_at', 'sent_at', 'created_at'],
 } as const;
 
 export const BAD_REQUEST_SCHEMA = {
@@ -100,7 +104,7 @@ export const TIMESERIES_SCHEMA = {
 const FLEET_BOT_FIELDS = [
   'bot_id', 'pair', 'status', 'stale', 'last_price', 'last_fetch_at', 'last_price_at', 'reference_price', 'consecutive_errors', 'last_error',
   'started_at', 'heartbeat_at', 'ttl_ms', 'rate_limited', 'effective_interval_ms', 'alerts_published', 'alerts_dropped', 'alerts_queued', 'config',
-  'worker_id', 'source', 'service', 'bot_version', 'fetch', 'price_age_ms',
+  'worker_id', 'source', 'service', 'bot_version', 'fetch', 'price_age_ms', 'alerts_suppressed', 'status_reason',
 ] as const;
 
 export const FLEET_SCHEMA = {
@@ -132,6 +136,8 @@ export const FLEET_SCHEMA = {
           alerts_published: { type: 'integer' },
           alerts_dropped: { type: 'integer' },
           alerts_queued: { type: 'integer' },
+          alerts_suppressed: { type: ['integer', 'null'], description: 'alerts the cooldown suppressed (counted, not published) since the bot started; null from older workers' },
+          status_reason: { type: ['string', 'null'], description: 'why the status is exhausted or expired (max_alerts published, expires_at passed); null otherwise' },
           config: { type: 'object', additionalProperties: true, description: "the bot's settings, exactly as its heartbeat carried them (camelCase keys)" },
           worker_id: { type: ['string', 'null'], description: 'the worker process (WORKER_ID) that wrote the heartbeat' },
           source: { type: ['string', 'null'], enum: ['compose', 'api', null], description: 'compose: declared in docker-compose.yml (PAIR); api: a runtime bot held through a lease' },
@@ -195,6 +201,12 @@ const botSettingProperties = {
   threshold_percent: { type: 'string', pattern: '^\\d{1,6}(\\.\\d{1,18})?$', description: 'alert when the price moves at least this percent (exact decimal, 0 < x <= 1000)' },
   price_field: { type: 'string', enum: [...PRICE_FIELDS] },
   reference_mode: { type: 'string', enum: [...REFERENCE_MODES] },
+  rule: { type: 'string', enum: [...RULES], description: 'reference: a move from the reference price (reference_mode); window: a move from the lowest (up) or highest (down) price of the last window_ms' },
+  window_ms: { type: ['integer', 'null'], minimum: 1, maximum: 86_400_000, description: 'the window of rule window (ms); required by it' },
+  pending_polls: { type: 'integer', minimum: 1, maximum: 1000, description: 'alert only when the move holds on this many consecutive valid polls' },
+  cooldown_ms: { type: 'integer', minimum: 0, maximum: 2_592_000_000, description: 'after an alert in a direction, alerts in that direction are suppressed (counted, not published) for this long' },
+  max_alerts: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000_000, description: 'after this many published alerts the bot is exhausted and the master disables it (1: only once); null: unlimited' },
+  expires_at: { type: ['string', 'null'], format: 'date-time', description: 'from this time the bot is expired and the master disables it; null: never' },
 } as const;
 
 /** A bot in the `bots` table: desired state of a runtime bot, or a compose-declared bot as its heartbeat reports it. */
@@ -212,7 +224,7 @@ export const BOT_SCHEMA = {
     created_by: { type: 'string', description: 'actor: a token name, cli:<user>, compose:<service> or anonymous' },
     updated_by: { type: 'string' },
   },
-  required: ['bot_id', 'pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'enabled', 'source', 'service', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'],
+  required: ['bot_id', 'pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'rule', 'window_ms', 'pending_polls', 'cooldown_ms', 'max_alerts', 'expires_at', 'enabled', 'source', 'service', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'],
 } as const;
 
 const jsonThreshold = { ...botSettingProperties.threshold_percent, type: ['string', 'number'] };
@@ -227,6 +239,9 @@ export const BOT_CREATE_BODY_SCHEMA = {
     interval_ms: { ...botSettingProperties.interval_ms, default: 5000 },
     price_field: { ...botSettingProperties.price_field, default: 'ask' },
     reference_mode: { ...botSettingProperties.reference_mode, default: 'last-alert' },
+    rule: { ...botSettingProperties.rule, default: 'reference' },
+    pending_polls: { ...botSettingProperties.pending_polls, default: 1 },
+    cooldown_ms: { ...botSettingProperties.cooldown_ms, default: 0 },
   },
   required: ['pair'],
   additionalProperties: false,
@@ -258,7 +273,7 @@ export const AUDIT_ITEM_SCHEMA = {
   properties: {
     at: time('when the change committed'),
     actor: { type: 'string', description: 'a token name, cli:<user>, compose:<service> or anonymous (never a token)' },
-    action: { type: 'string', enum: ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove'] },
+    action: { type: 'string', enum: ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove', 'exhausted', 'expired'], description: 'exhausted / expired: the master (actor system) disabled a bot that used up max_alerts or passed expires_at' },
     bot_id: { type: 'string' },
     before: {
       anyOf: [BOT_SCHEMA, { type: 'object', additionalProperties: true }, { type: 'null' }],

@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { isStatementTimeout, type Knex } from '../../shared/platform/db';
+import { isDatabaseUnreachable, isStatementTimeout, type Knex } from '../../shared/platform/db';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { Redis } from '../../shared/platform/redis';
@@ -7,6 +7,7 @@ import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type { MasterMetrics } from '../metrics';
 import { dashboardPlugin } from '../dashboard/plugin';
 import { createAlertQueries } from '../../shared/read-model/alert-queries';
+import type { ReplicaReads } from '../../shared/read-model/replica-reads';
 import { registerAuth } from './auth';
 import { createEventTickets } from './event-tickets';
 import { BASE_SECURITY_HEADERS, registerSecurityHeaders } from './security-headers';
@@ -16,6 +17,8 @@ import { registerOpenApi } from './openapi';
 import { API_AJV_OPTIONS, isValidationError, requestBadRequest, validationBadRequest } from './validation';
 import { alertRoutes } from './routes/alerts';
 import { auditRoutes } from './routes/audit';
+import { receiverRoutes } from './routes/receivers';
+import { createReceiversRepository } from '../../shared/read-model/receivers-repository';
 import { botRoutes } from './routes/bots';
 import { createBotsRepository, type BotsRepository } from '../../shared/read-model/bots-repository';
 import { announceBotChange, reconcileDesiredBots } from '../../shared/read-model/bots-mirror';
@@ -28,7 +31,13 @@ import { systemRoutes } from './routes/system';
 
 /** What the HTTP API needs; the master builds these and passes them in. */
 export interface ApiDeps {
+  /** The API's pool on the primary (DATABASE_URL): every write, and every read of what the API writes. */
   readonly db: Knex;
+  /**
+   * Alert reads (lists, details, stats, time series, CSV) on the read replica, falling back to `db`
+   * (DATABASE_READ_URL). @defaultValue none: alert reads go to `db` too
+   */
+  readonly replicaReads?: ReplicaReads;
   /** A regular (non-subscriber) connection. */
   readonly redis: Redis;
   /** Used to create dedicated subscriber connections (`redis.duplicate()`) for live feeds. */
@@ -68,12 +77,7 @@ export interface ApiDeps {
 
 /** Postgres/Redis unreachable: the request was fine, the service is not (503, so clients and balancers retry). */
 function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; name?: string; message?: string };
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P03', '53300'].includes(e.code ?? '') ||
-    e.name === 'KnexTimeoutError' ||
-    /Connection is closed|Connection terminated/i.test(e.message ?? '')
-  );
+  return isDatabaseUnreachable(err) || /Connection is closed/i.test((err as { message?: string } | null)?.message ?? '');
 }
 
 /**
@@ -97,7 +101,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     },
   }) as unknown as FastifyInstance;
   const now = deps.now ?? Date.now;
-  const queries = createAlertQueries(deps.db);
+  const queries = deps.replicaReads?.queries ?? createAlertQueries(deps.db);
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof BadRequestError) return reply.code(400).send(err.toJSON());
@@ -130,7 +134,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await registerOpenApi(app);
   await app.register(async (api) => {
     // Each route's schemas validate its parameters and serialise its answers (openapi.ts, validation.ts).
-    await api.register(systemRoutes, { db: deps.db, redis: deps.redis, metrics: deps.metrics });
+    await api.register(systemRoutes, { db: deps.db, redis: deps.redis, metrics: deps.metrics, replica: deps.replicaReads });
     await api.register(alertRoutes, { queries, now, csvMaxConcurrent: deps.csvMaxConcurrent, csvTimeoutMs: deps.csvTimeoutMs });
     await api.register(statsRoutes, { queries, now, cacheTtlMs: deps.statsCacheTtlMs });
     const botsRepository = deps.botsRepository ?? createBotsRepository(deps.db);
@@ -153,6 +157,7 @@ export async function createApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       });
     await api.register(botRoutes, { repository: botsRepository, redis: deps.redis, keys: deps.keys, now, afterChange: afterBotChange });
     await api.register(auditRoutes, { repository: botsRepository });
+    await api.register(receiverRoutes, { repository: createReceiversRepository(deps.db), now });
     await api.register(silenceRoutes, { repository: createSilencesRepository(deps.db), now });
   });
   await app.register(dashboardPlugin, { ...deps, eventTickets, sseMaxClients: deps.eventsMaxClients });

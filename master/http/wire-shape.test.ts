@@ -12,7 +12,7 @@ import { waitFor } from '../../test/helpers/wait';
 import { startWebhookReceiver, type TestWebhookReceiver } from '../../test/helpers/webhook';
 import { createAlertRepository } from '../ingest/alert-repository';
 import { createMetrics } from '../metrics';
-import { createWebhookNotifier } from '../notify/webhook-notifier';
+import { createWebhookSender } from '../notify/webhook-notifier';
 import { FLEET_SCHEMA, NOTIFICATION_SCHEMA, STATS_SCHEMA, TIMESERIES_SCHEMA } from './openapi';
 import { alertRoutes } from './routes/alerts';
 import { toFleetItem } from '../../shared/read-model/fleet-view';
@@ -98,7 +98,7 @@ describe('the alert on every interface', () => {
     const listed = ((await get('/alerts?pair=ETH-USD')).body.items as Record<string, unknown>[])[0] as Record<string, unknown>;
     const { notifications, ...one } = (await get(`/alerts/${alert.id}`)).body;
     const live = await firstEventAlert(() => r.redis.publish(r.keys.storedAlertsChannel, serializeAlertBatch([alert])));
-    await createWebhookNotifier({ url: hook.url, timeoutMs: 5000 }).send(hook.url, await repository.findByIds([alert.id]), { summary: false, notificationIds: ['1'] });
+    await createWebhookSender({ timeoutMs: 5000 }).send({ url: hook.url }, await repository.findByIds([alert.id]), { summary: false, deliveryId: 'notification-1', receiverName: 'default' });
     const [call] = await hook.waitForRequests(1);
     const payload = call!.json as { alerts: Record<string, unknown>[] };
     const webhook = payload.alerts[0] as Record<string, unknown>;

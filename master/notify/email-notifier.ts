@@ -2,7 +2,7 @@ import nodemailer from 'nodemailer';
 import { describeError } from '../../shared/platform/errors';
 import { scrubSecrets, urlCredentialForms } from '../../shared/platform/secrets';
 import { renderDigest } from './notification-format';
-import { DeliveryError, type Notifier } from './notifier';
+import { DeliveryError, type ChannelSender } from './notifier';
 
 export interface EmailNotifierOptions {
   /** smtp:// or smtps:// URL, credentials included. */
@@ -36,8 +36,8 @@ export function classifySmtpError(err: unknown, options: { requireTls?: boolean;
   return new DeliveryError(reason, true, { cause: err });
 }
 
-/** Email digests over a pooled nodemailer SMTP transport: connections are reused across digests. */
-export function createEmailNotifier(options: EmailNotifierOptions): Notifier {
+/** Email digests over a pooled nodemailer SMTP transport: connections are reused across digests and receivers. */
+export function createEmailSender(options: EmailNotifierOptions): ChannelSender<'email'> {
   const timeout = options.timeoutMs ?? 10_000;
   const secrets = urlCredentialForms(options.smtpUrl);
   const transport = nodemailer.createTransport({
@@ -50,11 +50,12 @@ export function createEmailNotifier(options: EmailNotifierOptions): Notifier {
     socketTimeout: timeout * 3,
   });
   return {
-    channel: 'email',
-    async send(target, alerts, { summary }) {
-      const mail = renderDigest(alerts, { summary });
+    kind: 'email',
+    async send(target, alerts, { summary, heldFor, deliveryId }) {
+      const mail = renderDigest(alerts, { summary, heldFor });
       try {
-        const info = await transport.sendMail({ from: options.from, to: target, subject: mail.subject, text: mail.text, html: mail.html });
+        // The delivery id travels as a header: a mail filter or a ticketing inbox can drop a repeated delivery by it.
+        const info = await transport.sendMail({ from: options.from, to: target.to, subject: mail.subject, text: mail.text, html: mail.html, headers: { 'X-Tickwatch-Delivery': deliveryId } });
         return { messageId: String(info.messageId) };
       } catch (err) {
         throw classifySmtpError(err, { requireTls: options.requireTls, secrets });

@@ -1,23 +1,29 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from '../../shared/platform/db';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { AlertRepository } from '../ingest/alert-repository';
 import { backoffDelay } from '../../shared/platform/retry';
 import { createLoop } from '../../shared/platform/loop';
+import type { ReceiverKind, ReceiverTarget } from '../../shared/read-model/receiver-settings';
+import type { ReceiverRecord, ReceiversRepository } from '../../shared/read-model/receivers-repository';
 import type { MasterMetrics } from '../metrics';
-import { DeliveryError, type Notifier } from './notifier';
-import type { Outbox, OutboxChannel } from './outbox';
+import { DeliveryError, type ChannelSender } from './notifier';
+import type { HeldFor, Lane, NotificationRow, Outbox } from './outbox';
+import { quietPeriodEnd } from './routing';
 
 export interface NotificationDeliveryDeps {
   readonly db: Knex;
   readonly outbox: Outbox;
   readonly repository: AlertRepository;
-  readonly notifiers: readonly Notifier[];
+  readonly receivers: ReceiversRepository;
+  /** One sender per kind this master can deliver; rows of other kinds wait for a master that has one. */
+  readonly senders: readonly ChannelSender[];
   readonly logger: Logger;
   readonly metrics: MasterMetrics;
   /** Attempts before a notification is marked failed (NOTIFY_MAX_ATTEMPTS). */
   readonly maxAttempts: number;
-  /** Most emails per recipient per hour (EMAIL_MAX_PER_HOUR). */
+  /** Most emails per address per hour (EMAIL_MAX_PER_HOUR). */
   readonly emailMaxPerHour: number;
   /** Idle poll interval: how late past its due time a row may go out. @defaultValue 1000 */
   readonly pollMs?: number;
@@ -25,6 +31,8 @@ export interface NotificationDeliveryDeps {
   readonly retryBaseMs?: number;
   /** @defaultValue 600000 (10 minutes) */
   readonly retryMaxMs?: number;
+  /** The clock quiet hours are judged by (tests pin it). @defaultValue () => new Date() */
+  readonly now?: () => Date;
 }
 
 export interface NotificationDelivery {
@@ -35,74 +43,142 @@ export interface NotificationDelivery {
   stop(): Promise<void>;
 }
 
-/** Rows merged into one email digest at most. */
-const EMAIL_ROWS_PER_DIGEST = 1000;
+/** Rows (alerts) one message carries at most; the senders shorten what they list to their service's limits. */
+export const ROWS_PER_MESSAGE = 1000;
+/** Longest Retry-After honoured as given. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
 
 /**
- * The outbox delivery loop. Each pass finds (channel, target) pairs with due rows and, per target, in ONE transaction:
- * takes the target's advisory lock (one master per target), locks the rows `FOR UPDATE SKIP LOCKED`, sends, and marks
- * them sent, or records the failure with its backoff. A crash mid-send rolls the claim back, so the row is sent again
- * later (at-least-once delivery; webhook receivers can dedupe on delivery_id/alert ids).
+ * The delivery id of the message carrying these outbox rows: `notification-<row id>` for one row (one alert for one
+ * receiver), `notifications-<32 hex>` (a digest of the sorted row ids) for a grouped message. It is stamped on the
+ * rows before the first attempt, so every retry, by any master and after any crash, sends the same id.
+ */
+export function deliveryIdFor(notificationIds: readonly string[]): string {
+  if (notificationIds.length === 1) return `notification-${notificationIds[0]}`;
+  return `notifications-${createHash('sha256').update([...notificationIds].sort().join(',')).digest('hex').slice(0, 32)}`;
+}
+
+/** A message ready to go: its rows stamped with its delivery id (committed), and how to send it. */
+interface Prepared {
+  readonly receiver: ReceiverRecord;
+  readonly sender: ChannelSender;
+  readonly deliveryId: string;
+  readonly heldFor: HeldFor | null;
+}
+
+/**
+ * The outbox delivery loop, lane by lane (a lane is a receiver and one destination). Per lane:
+ * 1. prepare (one transaction): take the lane's advisory lock (one master per lane), lock its pending rows
+ *    `FOR UPDATE SKIP LOCKED`, and pick the next message: the rows of an earlier attempt (same delivery id), or else
+ *    every pending row of the lane once the oldest is due (the receiver's group wait / digest window). During the
+ *    receiver's quiet hours, or past the hourly email cap, the rows are held until it ends instead; held rows go out as
+ *    one summary. The chosen rows are stamped with their delivery id and committed before anything is sent.
+ * 2. send (a second transaction, under the lock again): lock the stamped rows, send, mark them sent, or record the
+ *    failure and its retry time (the receiver's Retry-After when it gave one, else exponential backoff).
+ * A crash mid-send rolls back step 2 only: the rows stay pending with their delivery id, and whichever master takes the
+ * lane next resends the same message with the same id (at-least-once; receivers dedupe on the id).
  */
 export function createNotificationDelivery(deps: NotificationDeliveryDeps): NotificationDelivery {
   const log = deps.logger.child({ component: 'notify' });
   const pollMs = deps.pollMs ?? 1000;
   const retryBaseMs = deps.retryBaseMs ?? 2000;
   const retryMaxMs = deps.retryMaxMs ?? 600_000;
-  const byChannel = new Map<OutboxChannel, Notifier>(deps.notifiers.map((n) => [n.channel, n]));
-  const channels = [...byChannel.keys()];
+  const now = deps.now ?? (() => new Date());
+  const byKind = new Map<ReceiverKind, ChannelSender>(deps.senders.map((s) => [s.kind, s]));
+  const kinds = [...byKind.keys()];
 
-  async function deliverTarget(channel: OutboxChannel, target: string): Promise<void> {
-    const notifier = byChannel.get(channel)!;
-    await deps.db.transaction(async (trx) => {
-      if (!(await deps.outbox.tryLockTarget(trx, channel, target))) return;
-      const rows =
-        channel === 'email'
-          ? await deps.outbox.claim(trx, channel, target, { dueOnly: false, limit: EMAIL_ROWS_PER_DIGEST })
-          : await deps.outbox.claim(trx, channel, target, { dueOnly: true, limit: 1 });
-      // Re-checked under the lock: another master may have sent them since dueTargets() looked.
-      if (rows.length === 0 || !rows.some((r) => r.nextAttemptAt.getTime() <= Date.now() + 50)) return;
+  /** What a lane's sender is given: the receiver's target, with the lane's own address for an email receiver. */
+  const sendTarget = (receiver: ReceiverRecord, lane: Lane): ReceiverTarget => (receiver.kind === 'email' ? { to: lane.target } : receiver.target);
+
+  const isDue = (rows: readonly NotificationRow[]) => rows.some((r) => r.nextAttemptAt.getTime() <= Date.now() + 50);
+
+  async function prepare(lane: Lane): Promise<Prepared | null> {
+    return deps.db.transaction(async (trx) => {
+      if (!(await deps.outbox.tryLockLane(trx, lane))) return null;
+      const receiver = await deps.receivers.record(lane.receiverId, trx);
+      const pending = await deps.outbox.claim(trx, lane, { limit: ROWS_PER_MESSAGE });
+      // Re-checked under the lock: another master may have sent them since dueLanes() looked.
+      if (pending.length === 0 || !isDue(pending)) return null;
+      if (!receiver) {
+        await deps.outbox.markAttemptFailed(trx, pending.map((r) => r.id), 'the receiver was removed before delivery', null);
+        log.warn({ receiverId: lane.receiverId, notifications: pending.length }, 'notifications of a removed receiver marked failed');
+        return null;
+      }
+      const sender = byKind.get(receiver.kind);
+      if (!sender) return null;
+      const rlog = log.child({ receiver: receiver.name, kind: receiver.kind, target: lane.target });
+
+      // An earlier attempt's message goes first, as it was: the same rows under the same delivery id.
+      const stamped = pending.find((r) => r.deliveryId !== null)?.deliveryId ?? null;
+      const rows = stamped === null ? pending : await deps.outbox.claim(trx, lane, { limit: ROWS_PER_MESSAGE, deliveryId: stamped });
+      if (rows.length === 0 || !isDue(rows)) return null;
       const ids = rows.map((r) => r.id);
-      const tlog = log.child({ channel, target, notifications: ids.length });
 
-      let summary = false;
-      if (channel === 'email') {
-        const sent = await deps.outbox.sentInLastHour(trx, channel, target);
+      const quietUntil = receiver.quietHours ? quietPeriodEnd(receiver.quietHours, now()) : null;
+      if (quietUntil) {
+        await deps.outbox.holdBack(trx, ids, quietUntil, 'quiet_hours');
+        if (!rows.every((r) => r.heldFor === 'quiet_hours')) rlog.info({ until: quietUntil.toISOString(), notifications: ids.length }, 'quiet hours: holding notifications until they end');
+        deps.metrics.notifications.inc({ channel: receiver.kind, status: 'held' }, ids.length);
+        return null;
+      }
+      if (receiver.kind === 'email') {
+        const sent = await deps.outbox.sentInLastHour(trx, lane.target);
         if (sent.count >= deps.emailMaxPerHour) {
           const until = new Date((sent.oldest?.getTime() ?? Date.now()) + 3600_000);
-          await deps.outbox.holdBack(trx, ids, until);
-          if (!rows.every((r) => r.heldBack)) tlog.warn({ until: until.toISOString(), maxPerHour: deps.emailMaxPerHour }, 'hourly email limit reached; holding alerts back for one summary');
-          deps.metrics.notifications.inc({ channel, status: 'held' }, ids.length);
-          return;
+          await deps.outbox.holdBack(trx, ids, until, 'email_cap');
+          if (!rows.every((r) => r.heldFor === 'email_cap')) rlog.warn({ until: until.toISOString(), maxPerHour: deps.emailMaxPerHour }, 'hourly email limit reached; holding alerts back for one summary');
+          deps.metrics.notifications.inc({ channel: receiver.kind, status: 'held' }, ids.length);
+          return null;
         }
-        summary = rows.some((r) => r.heldBack);
       }
+      const deliveryId = stamped ?? deliveryIdFor(ids);
+      if (stamped === null) await deps.outbox.stamp(trx, ids, deliveryId);
+      const heldFor = rows.find((r) => r.heldFor !== null)?.heldFor ?? null;
+      return { receiver, sender, deliveryId, heldFor };
+    });
+  }
 
-      const alertIds = [...new Set(rows.flatMap((r) => r.alertIds))];
-      const alerts = await deps.repository.findByIds(alertIds, trx);
+  async function send(lane: Lane, message: Prepared): Promise<void> {
+    const { receiver, sender, deliveryId, heldFor } = message;
+    await deps.db.transaction(async (trx) => {
+      // Another master may hold the lane now; it sends this same message (same rows, same id) itself.
+      if (!(await deps.outbox.tryLockLane(trx, lane))) return;
+      const rows = await deps.outbox.claim(trx, lane, { limit: ROWS_PER_MESSAGE, deliveryId });
+      if (rows.length === 0 || !isDue(rows)) return;
+      const ids = rows.map((r) => r.id);
+      const rlog = log.child({ receiver: receiver.name, kind: receiver.kind, target: lane.target, deliveryId });
+      const alerts = await deps.repository.findByIds([...new Set(rows.flatMap((r) => r.alertIds))], trx);
+      const summary = heldFor !== null;
       try {
-        const { messageId } = await notifier.send(target, alerts, { summary, notificationIds: ids });
+        const { messageId } = await sender.send(sendTarget(receiver, lane) as never, alerts, { summary, deliveryId, receiverName: receiver.name, heldFor: heldFor ?? undefined });
         await deps.outbox.markSent(trx, ids, messageId);
-        deps.metrics.notifications.inc({ channel, status: 'sent' }, ids.length);
-        tlog.info({ alerts: alerts.length, messageId, summary }, `${channel} notification sent`);
+        deps.metrics.notifications.inc({ channel: receiver.kind, status: 'sent' }, ids.length);
+        rlog.info({ alerts: alerts.length, messageId, summary }, `${receiver.kind} notification sent`);
       } catch (err) {
         const failure = err instanceof DeliveryError ? err : new DeliveryError(describeError(err), true, { cause: err });
         const attempts = Math.max(...rows.map((r) => r.attempts)) + 1;
         const giveUp = !failure.transient || attempts >= deps.maxAttempts;
-        const retryAt = giveUp ? null : new Date(Date.now() + backoffDelay(attempts, retryBaseMs, retryMaxMs));
+        // The receiver's own Retry-After wins over our backoff, up to an hour (a receiver cannot park rows for days).
+        const waitMs = failure.retryAfterMs !== undefined ? Math.min(failure.retryAfterMs, MAX_RETRY_AFTER_MS) : backoffDelay(attempts, retryBaseMs, retryMaxMs);
+        const retryAt = giveUp ? null : new Date(Date.now() + waitMs);
         await deps.outbox.markAttemptFailed(trx, ids, failure.message, retryAt);
-        deps.metrics.notifications.inc({ channel, status: giveUp ? 'failed' : 'retry' }, ids.length);
-        if (giveUp) tlog.error({ attempts, reason: failure.message, transient: failure.transient }, `${channel} notification failed for good`);
-        else tlog.warn({ attempts, reason: failure.message, retryAt: retryAt!.toISOString() }, `${channel} notification failed; will retry`);
+        deps.metrics.notifications.inc({ channel: receiver.kind, status: giveUp ? 'failed' : 'retry' }, ids.length);
+        if (giveUp) rlog.error({ attempts, reason: failure.message, transient: failure.transient }, `${receiver.kind} notification failed for good`);
+        else rlog.warn({ attempts, reason: failure.message, retryAt: retryAt!.toISOString(), retryAfterMs: failure.retryAfterMs }, `${receiver.kind} notification failed; will retry`);
       }
     });
   }
 
+  async function deliverLane(lane: Lane): Promise<void> {
+    const message = await prepare(lane);
+    if (message) await send(lane, message);
+  }
+
   async function pass(): Promise<void> {
-    const due = await deps.outbox.dueTargets(channels, 50);
-    for (const { channel, target } of due) {
+    const due = await deps.outbox.dueLanes(kinds, 50);
+    for (const lane of due) {
       if (!loop.active) return;
-      await deliverTarget(channel, target);
+      await deliverLane(lane);
     }
   }
 
@@ -120,7 +196,7 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
 
   return {
     start() {
-      if (channels.length > 0) loop.start();
+      if (kinds.length > 0) loop.start();
     },
     wake: () => loop.wake(),
     stop: () => loop.stop(),

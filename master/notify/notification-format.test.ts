@@ -72,6 +72,7 @@ describe('notification formatting', () => {
       reference_price: '50000',
       change_percent: '2.501',
       threshold_percent: '0.01',
+      silenced_by: null,
       observed_at: '2026-11-29T12:00:00.000Z',
       config: stored().config,
       received_at: '2026-11-29T12:00:00.020Z',

@@ -25,17 +25,20 @@ export interface RenderedMail {
 
 /**
  * The digest mail: a sentence, then every alert (pair, direction, change %, price, reference, time) as text lines and an
- * HTML table. A `summary` is the mail sent after the hourly cap held alerts back; it says how many.
+ * HTML table. A `summary` is the mail sent after quiet hours or the hourly cap held alerts back; it says how many and why.
  */
-export function renderDigest(alerts: readonly StoredAlert[], options: { summary: boolean }): RenderedMail {
+export function renderDigest(alerts: readonly StoredAlert[], options: { summary: boolean; heldFor?: 'quiet_hours' | 'email_cap' }): RenderedMail {
   const n = alerts.length;
   const pairs = [...new Set(alerts.map((a) => a.pair))].sort();
   const noun = n === 1 ? 'alert' : 'alerts';
+  const quiet = options.heldFor === 'quiet_hours';
   const subject = options.summary
-    ? `Tickwatch: ${n} ${noun} held back by the hourly email limit`
+    ? `Tickwatch: ${n} ${noun} held back by ${quiet ? 'quiet hours' : 'the hourly email limit'}`
     : `Tickwatch: ${n} price ${noun} (${pairs.slice(0, 5).join(', ')}${pairs.length > 5 ? ', …' : ''})`;
   const intro = options.summary
-    ? `The hourly email limit was reached, so ${n} ${noun} were held back. Here they are.`
+    ? quiet
+      ? `${n} ${noun} arrived during your quiet hours. Here they are.`
+      : `The hourly email limit was reached, so ${n} ${noun} were held back. Here they are.`
     : `${n} price ${noun} since the last email.`;
   const listed = alerts.slice(0, MAX_LISTED_ALERTS);
   const more = n - listed.length;

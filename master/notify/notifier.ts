@@ -1,5 +1,5 @@
 import type { StoredAlert } from '../ingest/alert-repository';
-import type { OutboxChannel } from './outbox';
+import type { ReceiverKind, ReceiverTargets } from '../../shared/read-model/receiver-settings';
 
 /** A failed send. `transient` failures are retried with backoff; the others mark the notification failed at once. */
 export class DeliveryError extends Error {
@@ -16,19 +16,8 @@ export class DeliveryError extends Error {
   }
 }
 
-/** The kinds of receiver a notification can go to. */
-export const RECEIVER_KINDS = ['email', 'webhook', 'slack', 'discord', 'telegram'] as const;
-export type ReceiverKind = (typeof RECEIVER_KINDS)[number];
-
-/** Where each kind of receiver sends: the receiver's `target` object (secrets included: never logged, never returned). */
-export interface ReceiverTargets {
-  readonly email: { readonly to: string };
-  readonly webhook: { readonly url: string; readonly secret?: string };
-  readonly slack: { readonly url: string };
-  readonly discord: { readonly url: string };
-  readonly telegram: { readonly bot_token: string; readonly chat_id: string };
-}
-
+// The receiver kinds and targets are the read model's (the API and the CLI check them too); re-exported for the senders.
+export { RECEIVER_KINDS, type ReceiverKind, type ReceiverTargets } from '../../shared/read-model/receiver-settings';
 /**
  * Sends one message about some alerts to one receiver of its kind. Rejects with a DeliveryError (with `retryAfterMs`
  * when the service said how long to wait). `deliveryId` is the same on every retry of the same message, so a receiver
@@ -39,18 +28,13 @@ export interface ChannelSender<K extends ReceiverKind = ReceiverKind> {
   send(
     target: ReceiverTargets[K],
     alerts: readonly StoredAlert[],
-    options: { readonly summary: boolean; readonly deliveryId: string; readonly receiverName: string },
+    options: {
+      readonly summary: boolean;
+      readonly deliveryId: string;
+      readonly receiverName: string;
+      /** Why a summary's alerts were held (for its wording); absent when `summary` is false. */
+      readonly heldFor?: 'quiet_hours' | 'email_cap';
+    },
   ): Promise<{ messageId: string }>;
-  close(): Promise<void>;
-}
-
-/** Sends one notification (one email digest, one webhook call) about some alerts. */
-export interface Notifier {
-  readonly channel: OutboxChannel;
-  /**
-   * Resolves with an id for the message sent; rejects with a DeliveryError. `notificationIds` are the outbox rows this
-   * message delivers: the same on every retry of them, so a receiver can drop a delivery it already processed.
-   */
-  send(target: string, alerts: readonly StoredAlert[], options: { summary: boolean; notificationIds: readonly string[] }): Promise<{ messageId: string }>;
   close(): Promise<void>;
 }

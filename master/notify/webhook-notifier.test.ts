@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeliveryError } from './notifier';
-import { createWebhookNotifier } from './webhook-notifier';
+import { createWebhookSender } from './webhook-notifier';
 
 describe('when a webhook receiver echoes the request back in its error answer', () => {
   const token = 'T0KEN-path-Hk72';
@@ -20,8 +20,8 @@ describe('when a webhook receiver echoes the request back in its error answer', 
   afterAll(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
 
   it('fails with the status and the answer, the path token and the signing key masked', async () => {
-    const notifier = createWebhookNotifier({ url: `${base}/hooks/${token}?key=${token}`, secret, timeoutMs: 2000 });
-    const failure = await notifier.send('', [], { summary: false, notificationIds: ['1'] }).catch((err: unknown) => err);
+    const sender = createWebhookSender({ timeoutMs: 2000 });
+    const failure = await sender.send({ url: `${base}/hooks/${token}?key=${token}`, secret }, [], { summary: false, deliveryId: 'notification-1', receiverName: 'hook' }).catch((err: unknown) => err);
     if (!(failure instanceof DeliveryError)) throw failure;
     const message = (failure as DeliveryError).message;
     expect(message).toMatch(/^webhook answered HTTP 404: no hook at \*\*\* \(signature sha256=[0-9a-f]+, key \*\*\*\)$/);

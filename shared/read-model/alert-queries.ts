@@ -27,10 +27,18 @@ export const ALERT_COLUMNS: readonly (keyof AlertItem)[] = TABLE_COLUMNS;
 /** One notification delivery of an alert (a row of the outbox). */
 export interface NotificationItem {
   readonly id: string;
-  /** email or webhook. */
+  /** The receiver's name (null on rows written before receivers existed). */
+  readonly receiver: string | null;
+  /** The receiver's kind: email, webhook, slack, discord or telegram. */
+  readonly kind: string;
+  /** The same as `kind` (its first name, kept for older clients). */
   readonly channel: string;
-  /** The recipient address (email) or the receiver's origin (webhook). */
+  /** The recipient address (email), the receiver's scheme and host (webhook, Slack, Discord) or `chat <id>` (Telegram). */
   readonly target: string;
+  /** The message that carried it, the same on every retry (null before the first attempt and on older rows). */
+  readonly delivery_id: string | null;
+  /** Why it waited past its due time: quiet_hours or email_cap (null when it did not). */
+  readonly held_for: string | null;
   /** pending, sent or failed. */
   readonly status: string;
   readonly attempts: number;
@@ -331,7 +339,8 @@ const EMPTY_STATS: PairStats = { count: 0, up: 0, down: 0, max_abs_change_percen
 /** Deliveries whose batch carried this alert (the outbox of migration 20261129000002, searched by its GIN index). */
 async function readNotifications(db: Knex, alertId: string): Promise<NotificationItem[]> {
   const result = await db.raw<{ rows: NotificationItem[] }>(
-    `SELECT id::text AS id, channel, target, status, attempts, last_error, held_back,
+    `SELECT id::text AS id, receiver_name AS receiver, channel AS kind, channel, target, delivery_id,
+            COALESCE(held_for, CASE WHEN held_back THEN 'email_cap' END) AS held_for, status, attempts, last_error, held_back,
             ${isoColumn('next_attempt_at')}, ${isoColumn('sent_at')}, ${isoColumn('created_at')}
        FROM notifications
       WHERE alert_ids @> ARRAY[?::uuid]
