@@ -44,6 +44,10 @@ describe('one alert as a chat line', () => {
     expect(chatHeadline(many(3), { summary: false })).toBe('Tickwatch: 3 alerts (P0-USD, P1-USD, P2-USD)');
     expect(chatHeadline(many(7), { summary: false })).toBe('Tickwatch: 7 alerts (P0-USD, P1-USD, P2-USD, P3-USD, P4-USD, …)');
     expect(chatHeadline(many(2), { summary: true })).toBe('Tickwatch digest: 2 alerts held back while notifications were paused');
+    expect(chatHeadline(many(1), { summary: true, heldFor: 'quiet_hours' })).toBe('Tickwatch digest: 1 alert held back during quiet hours');
+    expect(renderTelegram(many(3), { summary: true, heldFor: 'quiet_hours' })[0]).toMatch(/^<b>Tickwatch digest: 3 alerts held back during quiet hours<\/b>\n/);
+    expect(renderSlack(many(3), { summary: true, heldFor: 'quiet_hours' }).text).toBe('Tickwatch digest: 3 alerts held back during quiet hours');
+    expect(renderDiscord(many(3), { summary: true, heldFor: 'quiet_hours' })[0]!.content).toBe('**Tickwatch digest: 3 alerts held back during quiet hours**');
   });
 });
 

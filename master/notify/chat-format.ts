@@ -57,11 +57,20 @@ export function chatAlertLine(a: StoredAlert, esc: (s: string) => string = (s) =
   return `${pairMarkup(esc(p.pair))} ${p.arrow} ${esc(p.change)} at ${esc(p.price)} (ref ${esc(p.reference)}) · bot ${esc(p.botId)} · ${esc(p.observedAt)}`;
 }
 
+/** What a message is: a digest of held-back alerts (`summary`), and why they were held. */
+export interface ChatMessageOptions {
+  readonly summary: boolean;
+  readonly heldFor?: 'quiet_hours' | 'email_cap';
+}
+
 /** The first line of a chat message: what it is about and how many alerts. Plain text (escape it for the channel). */
-export function chatHeadline(alerts: readonly StoredAlert[], options: { readonly summary: boolean }): string {
+export function chatHeadline(alerts: readonly StoredAlert[], options: ChatMessageOptions): string {
   const n = alerts.length;
   const noun = n === 1 ? 'alert' : 'alerts';
-  if (options.summary) return `Tickwatch digest: ${n} ${noun} held back while notifications were paused`;
+  if (options.summary) {
+    const why = options.heldFor === 'quiet_hours' ? 'during quiet hours' : options.heldFor === 'email_cap' ? 'by the sending limit' : 'while notifications were paused';
+    return `Tickwatch digest: ${n} ${noun} held back ${why}`;
+  }
   if (n === 1) return 'Tickwatch alert';
   const pairs = [...new Set(alerts.map((a) => a.pair))].sort();
   return `Tickwatch: ${n} ${noun} (${pairs.slice(0, 5).join(', ')}${pairs.length > 5 ? ', …' : ''})`;
@@ -96,7 +105,7 @@ export interface SlackMessage {
  * One Slack message: a headline section, one section per alert, and when they would pass SLACK_MAX_BLOCKS a closing
  * context block "and N more" (Slack is never split: one notification, one message).
  */
-export function renderSlack(alerts: readonly StoredAlert[], options: { readonly summary: boolean }): SlackMessage {
+export function renderSlack(alerts: readonly StoredAlert[], options: ChatMessageOptions): SlackMessage {
   const headline = chatHeadline(alerts, options);
   const line = (a: StoredAlert) => clip(chatAlertLine(a, escapeSlack, (p) => `*${p}*`), SLACK_MAX_SECTION_TEXT);
   const room = SLACK_MAX_BLOCKS - 1;
@@ -147,7 +156,7 @@ function discordEmbed(a: StoredAlert): DiscordEmbed {
  * embeds and DISCORD_MAX_EMBED_TOTAL characters ("(part i/n)" in the content), at most MAX_CHAT_PARTS of them; what
  * still does not fit is counted in the last message's content.
  */
-export function renderDiscord(alerts: readonly StoredAlert[], options: { readonly summary: boolean }): DiscordMessage[] {
+export function renderDiscord(alerts: readonly StoredAlert[], options: ChatMessageOptions): DiscordMessage[] {
   const headline = escapeDiscord(chatHeadline(alerts, options));
   const embeds = alerts.map(discordEmbed);
   const parts: DiscordEmbed[][] = [];
@@ -185,7 +194,7 @@ export function renderDiscord(alerts: readonly StoredAlert[], options: { readonl
  * text passes TELEGRAM_MAX_TEXT it is split at line boundaries into messages labelled "(part i/n)", at most
  * MAX_CHAT_PARTS; the last one ends with "and N more" for the alerts that still do not fit.
  */
-export function renderTelegram(alerts: readonly StoredAlert[], options: { readonly summary: boolean }): string[] {
+export function renderTelegram(alerts: readonly StoredAlert[], options: ChatMessageOptions): string[] {
   const headline = escapeHtml(chatHeadline(alerts, options));
   const lines = alerts.map((a) => chatAlertLine(a, escapeHtml, (p) => `<b>${p}</b>`));
   const text = (label: string, body: readonly string[], omitted = 0) =>

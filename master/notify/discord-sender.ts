@@ -39,7 +39,7 @@ export function createDiscordSender(options: DiscordSenderOptions = {}): Channel
   const ledger = createPartLedger();
   return {
     kind: 'discord',
-    async send(target, alerts, { summary, deliveryId }) {
+    async send(target, alerts, { summary, heldFor, deliveryId }) {
       const secrets = urlSecretForms(target.url);
       let url: URL;
       try {
@@ -48,7 +48,7 @@ export function createDiscordSender(options: DiscordSenderOptions = {}): Channel
         throw new DeliveryError('discord webhook URL is not a valid URL', false);
       }
       url.searchParams.set('wait', 'true');
-      const parts = renderDiscord(alerts, { summary });
+      const parts = renderDiscord(alerts, { summary, heldFor });
       const ids = await ledger.send(deliveryId, parts, async (message, i) => {
         const answer = await postChatJson({ service: 'discord', url: url.toString(), body: message, timeoutMs, secrets: [...secrets, ...urlSecretForms(url.toString())] });
         if (answer.status >= 200 && answer.status < 300) {

@@ -17,8 +17,8 @@ export function createSlackSender(options: SlackSenderOptions = {}): ChannelSend
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHAT_TIMEOUT_MS;
   return {
     kind: 'slack',
-    async send(target, alerts, { summary, deliveryId }) {
-      const answer = await postChatJson({ service: 'slack', url: target.url, body: renderSlack(alerts, { summary }), timeoutMs, secrets: urlSecretForms(target.url) });
+    async send(target, alerts, { summary, heldFor, deliveryId }) {
+      const answer = await postChatJson({ service: 'slack', url: target.url, body: renderSlack(alerts, { summary, heldFor }), timeoutMs, secrets: urlSecretForms(target.url) });
       if (answer.status >= 200 && answer.status < 300) return { messageId: deliveryId };
       const said = answerExcerpt(answer.text);
       const message = `slack answered HTTP ${answer.status}${said ? `: ${said}` : ''}`;

@@ -48,6 +48,11 @@ describe('Telegram sender against a local Bot API', () => {
     expect(sent.html).toContain('bot x&lt;y&gt;&amp;z');
   });
 
+  it('says a digest of alerts held during quiet hours is one', async () => {
+    await sender.send(target, many(2), { ...options(), summary: true, heldFor: 'quiet_hours' });
+    expect(tg.messages.at(-1)!.text.split('\n')[0]).toBe('Tickwatch digest: 2 alerts held back during quiet hours');
+  });
+
   it('splits a long notification into messages Telegram accepts, all within 4096 characters', async () => {
     const before = tg.messages.length;
     const { messageId } = await sender.send(target, many(60, 'b'.repeat(40)), options());

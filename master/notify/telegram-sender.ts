@@ -34,13 +34,13 @@ export function createTelegramSender(options: TelegramSenderOptions = {}): Chann
   const ledger = createPartLedger();
   return {
     kind: 'telegram',
-    async send(target, alerts, { summary, deliveryId }) {
+    async send(target, alerts, { summary, heldFor, deliveryId }) {
       if (!BOT_TOKEN_RE.test(target.bot_token)) {
         throw new DeliveryError('telegram bot_token is not a bot token (letters, digits, ":", "_", "-" only); not sending', false);
       }
       const url = `${apiBase}/bot${target.bot_token}/sendMessage`;
       const secrets = [target.bot_token, `bot${target.bot_token}`, encodeURIComponent(target.bot_token), ...urlSecretForms(url)];
-      const parts = renderTelegram(alerts, { summary });
+      const parts = renderTelegram(alerts, { summary, heldFor });
       const ids = await ledger.send(`${deliveryId}:${target.chat_id}`, parts, async (text, i) => {
         const answer = await postChatJson({ service: 'telegram', url, body: { chat_id: target.chat_id, text, parse_mode: 'HTML' }, timeoutMs, secrets });
         const body = answer.json as { ok?: unknown; result?: { message_id?: unknown }; parameters?: { retry_after?: unknown } } | undefined;
