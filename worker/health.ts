@@ -2,13 +2,14 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError, describeError } from '../shared/platform/errors';
 import { readBotStatus } from '../shared/contract/fleet-status';
 import { createLogger } from '../shared/platform/logger';
-import { closeRedis, createRedis } from '../shared/platform/redis';
+import { closeRedis, createRedis, scanKeys } from '../shared/platform/redis';
 import { createRedisKeys } from '../shared/contract/redis-keys';
 import { defaultWorkerId, loadWorkerStartup, type WorkerBaseConfig } from '../shared/config/worker-config';
 import type { Redis } from '../shared/platform/redis';
 import { sizeProblem } from '../shared/contract/alert';
 
-const HEALTHY = new Set(['ok', 'degraded']);
+// A bot whose rule is done (exhausted, expired) is healthy: restarting it would change nothing.
+const HEALTHY = new Set(['ok', 'degraded', 'exhausted', 'expired']);
 
 /**
  * `npm run worker:health`: the container health check. Reads the same configuration as the worker. A pinned worker
@@ -28,7 +29,7 @@ async function main(): Promise<number> {
   }
   const config = startup.pinned ?? startup.base;
   const logger = createLogger({ name: 'worker-health', level: 'silent' });
-  const redis = createRedis(config.redisUrl, logger, {
+  const redis = createRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes }, logger, {
     name: 'health',
     extra: { maxRetriesPerRequest: 1, connectTimeout: 2000, retryStrategy: () => null, enableOfflineQueue: true },
   });
@@ -69,14 +70,9 @@ async function checkGenericWorker(redis: Redis, base: WorkerBaseConfig, idGiven:
   } else {
     // The default id ends with the worker's pid, which this process cannot know: any worker of this host counts.
     const pattern = keys.workerHeartbeat(`${defaultWorkerId().replace(/-\d+$/, '')}-*`).replace(/[[\]?]/g, '\\$&');
-    found = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      found.push(...batch);
-    } while (cursor !== '0' && found.length < 100);
+    found = await scanKeys(redis, pattern, 100);
   }
+  // One MGET: every heartbeat carries the `{fleet}` tag, so on a cluster they share a slot.
   const values = found.length > 0 ? await redis.mget(...found) : [];
   const live = values.filter((v): v is string => typeof v === 'string' && sizeProblem(v, 4096, 'heartbeat') === null);
   if (live.length === 0) {

@@ -1,7 +1,7 @@
 import { serializeAlert, type AlertMessage } from '../shared/contract/alert';
 import { describeError } from '../shared/platform/errors';
 import type { Logger } from '../shared/platform/logger';
-import type { Redis } from '../shared/platform/redis';
+import { publishSharded, type Redis } from '../shared/platform/redis';
 import type { RedisKeys } from '../shared/contract/redis-keys';
 
 /**
@@ -15,6 +15,12 @@ import type { RedisKeys } from '../shared/contract/redis-keys';
  *
  * Delivery is at least once: if the connection drops after Redis applied a MULTI but before the reply arrived, the
  * alert is sent again. Consumers deduplicate on `id` (the master does).
+ *
+ * On a Redis Cluster the pair's keys share one slot, but the channel `alerts:<PAIR>` (public, untagged) and the pairs
+ * set do not: the XADD (fenced by the same script) goes alone to the stream's primary, followed on that connection by
+ * `WAIT <waitReplicas> <waitMs>`. Replication is asynchronous, so an XADD only a primary has can vanish in a failover:
+ * the alert counts as published only once `waitReplicas` replicas have it, and stays queued (retried) otherwise. Then
+ * SPUBLISH on the channel (at-most-once, as PUBLISH is) and SADD of the pair.
  */
 export interface AlertPublisher {
   /** Queues an alert and starts draining. Returns at once. */
@@ -45,6 +51,21 @@ export interface AlertPublisherDeps {
    * the same script that publishes (a worker that lost its lease can never publish beside the new holder).
    */
   readonly fence?: { readonly leaseKey: string; readonly token: string };
+  /**
+   * On a cluster: replicas that must have the XADD before the alert counts as published (REDIS_WAIT_REPLICAS; 0 skips
+   * WAIT). Unused on a single Redis. @defaultValue 1
+   */
+  readonly waitReplicas?: number;
+  /** On a cluster: how long WAIT waits for them (REDIS_WAIT_MS). @defaultValue 500 */
+  readonly waitMs?: number;
+  /** Told each published alert and how long its publish took (from the first try), for measurements. */
+  readonly onPublished?: (alert: AlertMessage, ms: number) => void;
+  /**
+   * Told each alert the bot's rule state in Redis refused (see GUARDED_PUBLISH): `exhausted` (max_alerts published
+   * already, e.g. by this bot before a restart) or `cooldown` (its direction alerted within cooldown_ms). Not published,
+   * not counted as dropped: the rule says it is no alert.
+   */
+  readonly onRuleRefused?: (alert: AlertMessage, reason: 'exhausted' | 'cooldown') => void;
 }
 
 /** PUBLISH + XADD + SADD only while KEYS[1] holds ARGV[1]; 1 when published, 0 when the fencing token no longer matches. */
@@ -55,6 +76,44 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[4])
 return 1`;
 
+/** Cluster: XADD only while KEYS[1] (the lease, in the pair's slot) holds ARGV[1]; 1 when added, 0 when refused. */
+const FENCED_XADD = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
+return 1`;
+
+/**
+ * An alert of a bot with max_alerts or cooldown_ms (its config snapshot carries them): PUBLISH + XADD + SADD and the
+ * bot's rule state (KEYS[5], `published` +1, `lastUp`/`lastDown` = observation time) in one script, and only while
+ * (ARGV[5] = '1': fenced) KEYS[1] holds ARGV[1] (else 0), fewer than ARGV[6] alerts were published (0: unlimited; else
+ * 2) and the direction ARGV[8] last alerted at least ARGV[7] ms before ARGV[9] (else 3). So "only once" holds across
+ * restarts and lease handovers whatever the worker remembered.
+ */
+const GUARDED_PUBLISH = `
+if ARGV[5] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local max = tonumber(ARGV[6])
+if max > 0 and tonumber(redis.call('HGET', KEYS[5], 'published') or '0') >= max then return 2 end
+local field = ARGV[8]
+local at = tonumber(ARGV[9])
+local cooldown = tonumber(ARGV[7])
+local last = redis.call('HGET', KEYS[5], field)
+if cooldown > 0 and last and at < tonumber(last) + cooldown then return 3 end
+redis.call('PUBLISH', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[4])
+redis.call('HINCRBY', KEYS[5], 'published', 1)
+redis.call('HSET', KEYS[5], field, ARGV[9])
+return 1`;
+
+/** The bot's rule state refused the alert (GUARDED_PUBLISH answered 2 or 3). */
+class RuleRefusedError extends Error {
+  override readonly name = 'RuleRefusedError';
+  readonly permanent = true;
+  constructor(readonly reason: 'exhausted' | 'cooldown') {
+    super(`the bot's rule state refused the alert: ${reason}`);
+  }
+}
+
 /** The publish was refused because the bot's lease is held by another worker (or by nobody). */
 class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
@@ -64,6 +123,10 @@ class LeaseLostError extends Error {
 export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
   const { redis, keys, logger } = deps;
   const retryMs = deps.retryMs ?? 500;
+  const waitReplicas = deps.waitReplicas ?? 1;
+  const waitMs = deps.waitMs ?? 500;
+  /** Alert id -> when its first try started: the latency reported counts the retries. */
+  const firstTry = new Map<string, number>();
   const queue: AlertMessage[] = [];
   let published = 0;
   let dropped = 0;
@@ -89,8 +152,46 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
     }, retryMs);
   };
 
+  /** Cluster: the XADD on the stream's primary, then WAIT on that same connection (one pipeline, one round trip). */
+  const sendToCluster = async (alert: AlertMessage, json: string): Promise<void> => {
+    const stream = keys.alertStream(alert.pair);
+    const pipeline = redis.pipeline();
+    if (deps.fence) pipeline.eval(FENCED_XADD, 2, deps.fence.leaseKey, stream, deps.fence.token, json, String(deps.streamMaxLen));
+    else pipeline.xadd(stream, 'MAXLEN', '~', String(deps.streamMaxLen), '*', 'alert', json);
+    if (waitReplicas > 0) pipeline.call('WAIT', String(waitReplicas), String(waitMs));
+    const [results] = await Promise.all([pipeline.exec(), redis.sadd(keys.pairsSet, alert.pair)]);
+    if (!results) throw new Error('pipeline was discarded');
+    const [[addErr, added], waited] = results as [[Error | null, unknown], [Error | null, unknown]?];
+    if (addErr) throw addErr;
+    if (deps.fence && Number(added) !== 1) throw new LeaseLostError(`the bot's lease no longer holds ${deps.fence.token}`);
+    if (waited) {
+      const [waitErr, acked] = waited;
+      if (waitErr) throw waitErr;
+      // Kept queued: the next try adds the alert again (the master stores it once, by id) until a replica has it.
+      if (Number(acked) < waitReplicas) throw new Error(`only ${Number(acked)} of ${waitReplicas} replicas acknowledged the alert within ${waitMs} ms`);
+    }
+    await publishSharded(redis, keys.alertChannel(alert.pair), json).catch((err: unknown) =>
+      logger.warn({ alertId: alert.id, err: describeError(err) }, 'alert stored in its stream but not published on its channel (pub/sub is at-most-once)'),
+    );
+  };
+
+  const sendGuarded = async (alert: AlertMessage, json: string, maxAlerts: number, cooldownMs: number): Promise<void> => {
+    const fence = deps.fence;
+    const field = alert.direction === 'up' ? 'lastUp' : 'lastDown';
+    const done = Number(
+      await redis.eval(GUARDED_PUBLISH, 5, fence?.leaseKey ?? keys.alertStream(alert.pair), keys.alertChannel(alert.pair), keys.alertStream(alert.pair), keys.pairsSet, keys.ruleState(alert.pair, alert.botId),
+        fence?.token ?? '', json, String(deps.streamMaxLen), alert.pair, fence ? '1' : '0', String(maxAlerts), String(cooldownMs), field, String(Date.parse(alert.observedAt))),
+    );
+    if (done === 0) throw new LeaseLostError(`the bot's lease no longer holds ${fence?.token ?? ''}`);
+    if (done === 2) throw new RuleRefusedError('exhausted');
+    if (done === 3) throw new RuleRefusedError('cooldown');
+  };
+
   const sendOne = async (alert: AlertMessage): Promise<void> => {
     const json = serializeAlert(alert);
+    const { maxAlerts, cooldownMs } = alert.config;
+    if ((maxAlerts !== undefined || cooldownMs !== undefined) && !redis.isCluster) return sendGuarded(alert, json, maxAlerts ?? 0, cooldownMs ?? 0);
+    if (redis.isCluster) return sendToCluster(alert, json);
     if (deps.fence) {
       const { leaseKey, token } = deps.fence;
       const done = await redis.eval(FENCED_PUBLISH, 4, leaseKey, keys.alertChannel(alert.pair), keys.alertStream(alert.pair), keys.pairsSet, token, json, String(deps.streamMaxLen), alert.pair);
@@ -118,15 +219,24 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
       while (queue.length > 0 && !closed) {
         const alert = queue[0]!;
         sending = alert;
+        if (!firstTry.has(alert.id)) firstTry.set(alert.id, Date.now());
         try {
           await sendOne(alert);
           queue.shift();
           published++;
+          deps.onPublished?.(alert, Date.now() - (firstTry.get(alert.id) ?? Date.now()));
+          firstTry.delete(alert.id);
           if (failing) logger.info({ queued: queue.length }, 'redis is back: publishing queued alerts');
           failing = false;
         } catch (err) {
           if ((err as { permanent?: boolean }).permanent) {
             queue.shift();
+            firstTry.delete(alert.id);
+            if (err instanceof RuleRefusedError) {
+              logger.info({ alertId: alert.id, reason: err.reason }, 'the bot rule state refused the alert (published by an earlier run): not published');
+              deps.onRuleRefused?.(alert, err.reason);
+              continue;
+            }
             dropped++;
             if (err instanceof LeaseLostError) logger.warn({ alertId: alert.id, reason: err.message }, 'lease lost: alert not published (another worker may hold the bot now); dropped');
             else logger.error({ alertId: alert.id, err: describeError(err) }, 'redis rejected the alert; dropped');
@@ -158,6 +268,7 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
       queue.push(alert);
       while (queue.length > deps.queueMax) {
         const [oldest] = queue.splice(queue[0] === sending && queue.length > 1 ? 1 : 0, 1) as [AlertMessage];
+        firstTry.delete(oldest.id);
         dropped++;
         logger.warn({ alertId: oldest.id, observedAt: oldest.observedAt, dropped, queueMax: deps.queueMax }, 'alert queue full: dropped the oldest alert');
       }

@@ -1,4 +1,4 @@
-import type { Direction } from '../shared/contract/alert';
+import type { Direction, Rule } from '../shared/contract/alert';
 import { Decimal, formatDecimal } from '../shared/contract/decimal';
 import { decide, formatChange, selectPrice, type DetectorSettings, type Quote } from './detector';
 
@@ -27,8 +27,6 @@ import { decide, formatChange, selectPrice, type DetectorSettings, type Quote } 
  *   `exhausted`, from `at >= expiresAt` it is `expired`; either way it no longer alerts.
  */
 
-export const RULES = ['reference', 'window'] as const;
-export type Rule = (typeof RULES)[number];
 export const FINISHED_REASONS = ['exhausted', 'expired'] as const;
 export type FinishedReason = (typeof FINISHED_REASONS)[number];
 

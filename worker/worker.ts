@@ -6,7 +6,7 @@ import type { Logger } from '../shared/platform/logger';
 import type { Redis } from '../shared/platform/redis';
 import { createRedisKeys, type RedisKeys } from '../shared/contract/redis-keys';
 import { botConfigSnapshot, type WorkerConfig } from '../shared/config/worker-config';
-import { decide, type Decision } from './detector';
+import { carryOver, evaluate, finishedReason, INITIAL_RULE_STATE, type FinishedReason, type RuleMove, type RuleSettings, type RuleState } from './rules';
 import { createPoller, type TickResult } from './poller';
 import { createAlertPublisher } from './publisher';
 import { createRateBudget, type RateBudget } from './rate-budget';
@@ -91,6 +91,21 @@ function waitForReady(redis: Redis, ms: number): Promise<void> {
   });
 }
 
+/** The rule settings of a bot's configuration. */
+export function ruleSettings(config: WorkerConfig): RuleSettings {
+  return {
+    thresholdPercent: config.thresholdPercent,
+    priceField: config.priceField,
+    referenceMode: config.referenceMode,
+    rule: config.rule,
+    windowMs: config.windowMs,
+    pendingPolls: config.pendingPolls,
+    cooldownMs: config.cooldownMs,
+    maxAlerts: config.maxAlerts,
+    expiresAt: config.expiresAt === null ? null : Date.parse(config.expiresAt),
+  };
+}
+
 /** Keeps about the last hour of ticks per pair for charts. */
 export function tickStreamMaxLen(intervalMs: number): number {
   return Math.ceil(3_600_000 / intervalMs);
@@ -114,9 +129,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   let maxBackoffMs = maxBackoffFor(config.intervalMs);
   const invalidPairRetryMs = deps.invalidPairRetryMs ?? 60_000;
   let snapshot = botConfigSnapshot(config, hold?.version);
-  let settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
+  let settings = ruleSettings(config);
   const ticker = deps.ticker ?? createTickerClient({ baseUrl: config.tickerBaseUrl, pair: config.pair, timeoutMs: config.tickerTimeoutMs, userAgent: `tickwatch-worker/${config.workerId}` });
-  const budget: RateBudget = createRateBudget({ redis, keys, limit: config.tickerRateLimitPerMin, windowMs: deps.rateWindowMs, logger: log });
+  const budget: RateBudget = createRateBudget({ redis, keys, group: config.tickerRateGroup, limit: config.tickerRateLimitPerMin, windowMs: deps.rateWindowMs, logger: log });
   // The shared list of the quote currency (TICKER_FETCH auto or currency); the pair endpoint otherwise and as fallback.
   const snapshots: QuoteSnapshots | undefined =
     config.tickerFetch === 'pair' ? undefined : createQuoteSnapshots({ redis, keys, ticker, budget, mode: config.tickerFetch, workerId: config.workerId, timeoutMs: config.tickerTimeoutMs, logger: log });
@@ -129,13 +144,25 @@ export function createWorker(deps: WorkerDeps): Worker {
     keys,
     streamMaxLen: config.alertStreamMaxLen,
     queueMax: config.alertQueueMax,
+    waitReplicas: config.redisWaitReplicas,
+    waitMs: config.redisWaitMs,
+    onRuleRefused: (alert, reason) => {
+      // Counted as published when it was decided; Redis knows better (an earlier run published it).
+      ruleState = { ...ruleState, alertsPublished: Math.max(0, ruleState.alertsPublished - 1) };
+      if (reason === 'exhausted') ruleState = { ...ruleState, alertsPublished: Math.max(ruleState.alertsPublished, config.maxAlerts ?? 0) };
+      else ruleState = { ...ruleState, suppressed: ruleState.suppressed + 1 };
+      log.info({ alertId: alert.id, reason }, 'alert refused by the rule state in redis');
+    },
     logger: log,
     ...(hold ? { fence: { leaseKey: hold.leaseKey, token: hold.token } } : {}),
   });
   let ticksMaxLen = tickStreamMaxLen(config.intervalMs);
 
   const startedAt = new Date().toISOString();
-  let reference: string | null = null;
+  /** The rule's state between polls (reference, window, streak, cooldown times, alert count): see rules.ts. */
+  let ruleState: RuleState = INITIAL_RULE_STATE;
+  /** Set once the rule is done (max_alerts published, expires_at passed): no more polls, no more alerts. */
+  let finished: { reason: FinishedReason; detail: string } | null = null;
   let lastPrice: string | undefined;
   let lastPriceAt: string | undefined;
   let lastFetchAt: string | undefined;
@@ -154,6 +181,7 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   const state = (): BotState => {
     if (stopped) return 'stopped';
+    if (finished) return finished.reason;
     if (invalidPair) return 'invalid-pair';
     if (consecutiveErrors === 0) return 'ok';
     return consecutiveErrors >= unhealthyAfter ? 'unhealthy' : 'degraded';
@@ -168,7 +196,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       lastPrice,
       lastFetchAt,
       lastPriceAt,
-      referencePrice: reference ?? undefined,
+      referencePrice: ruleState.reference ?? undefined,
       consecutiveErrors,
       lastError,
       startedAt,
@@ -183,6 +211,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       alertsPublished: stats.published,
       alertsDropped: stats.dropped,
       alertsQueued: stats.queued,
+      alertsSuppressed: ruleState.suppressed,
+      statusReason: finished?.detail,
       config: snapshot,
       workerId: config.workerId,
       source,
@@ -209,7 +239,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       .catch((err: unknown) => log.debug({ err: describeError(err) }, 'tick not recorded'));
   };
 
-  const buildAlert = (decision: Extract<Decision, { kind: 'alert' }>, observedAt: Date): AlertMessage | null => {
+  const buildAlert = (decision: RuleMove, observedAt: Date): AlertMessage | null => {
     const alert = buildAlertMessage(decision, snapshot, observedAt);
     // The contract is checked on the way out too: a bug here must not put a bad message on the wire.
     const checked = AlertMessageSchema.safeParse(alert);
@@ -267,18 +297,25 @@ export function createWorker(deps: WorkerDeps): Worker {
     invalidPair = false;
     loggedStep = 0;
     loggedReason = undefined;
-    const decision = decide(reference, outcome, settings);
+    const evaluation = evaluate(ruleState, outcome, outcome.fetchedAt.getTime(), settings);
+    const decision = evaluation.outcome;
     if (decision.kind === 'invalid') {
       // The client validated the quote; reaching this would be a bug, and it must still never alert.
       lastError = decision.reason;
       log.error({ reason: decision.reason }, 'detector rejected a quote the client accepted');
       return { next: 'on-schedule' };
     }
-    reference = decision.nextReference;
+    ruleState = evaluation.state;
+    if (decision.kind === 'finished') {
+      finish(decision.reason);
+      return { next: 'on-schedule' };
+    }
     lastPrice = decision.price;
     lastPriceAt = outcome.fetchedAt.toISOString();
     recordTick(outcome, decision.price);
     if (decision.kind === 'reference-set') log.info({ reference: decision.price }, 'reference price set');
+    if (decision.kind === 'suppressed') log.info({ direction: decision.direction, price: decision.price, referencePrice: decision.referencePrice, cooldownUntil: new Date(decision.cooldownUntil).toISOString(), suppressed: ruleState.suppressed }, 'alert suppressed: its direction is cooling down');
+    if (decision.kind === 'pending') log.debug({ direction: decision.direction, price: decision.price, count: decision.count, of: settings.pendingPolls }, 'move pending');
     if (decision.kind === 'alert') {
       const alert = buildAlert(decision, outcome.fetchedAt);
       if (alert && !mayAct('publish')) {
@@ -287,8 +324,36 @@ export function createWorker(deps: WorkerDeps): Worker {
         log.info({ alertId: alert.id, direction: alert.direction, price: alert.price, referencePrice: alert.referencePrice, changePercent: alert.changePercent }, 'price oscillation alert');
         publisher.publish(alert);
       }
+      if (decision.finished) finish(decision.finished);
     }
     return { next: 'on-schedule' };
+  };
+
+  /** The rule is done: logged once; the bot stops polling and its heartbeat says why. */
+  const finish = (reason: FinishedReason) => {
+    if (finished?.reason === reason) return;
+    const detail =
+      reason === 'exhausted' ? `published ${ruleState.alertsPublished} of max_alerts ${config.maxAlerts ?? 0}` : `expires_at ${config.expiresAt ?? ''} has passed`;
+    finished = { reason, detail };
+    log.info({ reason, detail }, reason === 'exhausted' ? 'bot exhausted: it published its max_alerts and stops alerting' : 'bot expired: it stops alerting');
+  };
+
+  /** Restores what earlier runs of this bot published (count, cooldown times), when its rule uses them. */
+  const restoreRuleState = async () => {
+    if (config.maxAlerts === null && config.cooldownMs === 0) return;
+    try {
+      const saved = await withTimeout(redis.hgetall(keys.ruleState(config.pair, config.botId)), 1000, 'Redis (rule state)');
+      const number = (text: string | undefined) => (text !== undefined && /^\d{1,16}$/.test(text) ? Number(text) : null);
+      ruleState = {
+        ...ruleState,
+        alertsPublished: Math.max(ruleState.alertsPublished, number(saved.published) ?? 0),
+        lastAlertAt: { up: number(saved.lastUp) ?? ruleState.lastAlertAt.up, down: number(saved.lastDown) ?? ruleState.lastAlertAt.down },
+      };
+      if (ruleState.alertsPublished > 0) log.info({ alertsPublished: ruleState.alertsPublished, maxAlerts: config.maxAlerts }, 'rule state restored');
+    } catch (err) {
+      // The publish script checks the same state in Redis, so an alert over the limit is refused there anyway.
+      log.warn({ err: describeError(err) }, 'rule state not read; redis will refuse alerts over max_alerts or inside the cooldown');
+    }
   };
 
   /** Settings given by `reconfigure` take effect here, at the start of a tick. */
@@ -300,12 +365,17 @@ export function createWorker(deps: WorkerDeps): Worker {
     config = next.config;
     version = next.version;
     snapshot = botConfigSnapshot(config, version);
-    settings = { thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode };
+    const previousSettings = settings;
+    settings = ruleSettings(config);
     maxBackoffMs = maxBackoffFor(config.intervalMs);
     ticksMaxLen = tickStreamMaxLen(config.intervalMs);
     // A reference in one price field means nothing in another: the next price of the new field becomes the reference.
-    const resetReference = previous.priceField !== config.priceField;
-    if (resetReference) reference = null;
+    const resetReference = previous.priceField !== config.priceField || previous.rule !== config.rule;
+    ruleState = carryOver(ruleState, previousSettings, settings);
+    // New limits may end the bot, or (raised) let it alert again.
+    const done = finishedReason(ruleState, settings, Date.now());
+    if (done) finish(done);
+    else finished = null;
     log.info({ version, intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, referenceKept: !resetReference }, 'settings applied');
   };
 
@@ -319,6 +389,14 @@ export function createWorker(deps: WorkerDeps): Worker {
   const tick = async (signal: AbortSignal): Promise<TickResult> => {
     applyPendingSettings();
     if (!mayAct('poll')) return { next: 'on-schedule' };
+    const done = finishedReason(ruleState, settings, Date.now());
+    if (done || finished) {
+      // Done: no request (it would only spend the shared budget), but the heartbeat keeps saying why.
+      if (done) finish(done);
+      nextDelayMs = config.intervalMs;
+      void heartbeat();
+      return { next: 'on-schedule' };
+    }
     const onWait = (waitMs: number) => {
       // A long wait for the shared budget is reported before it starts, so the heartbeat never expires during it.
       if (waitMs <= config.intervalMs / 10) return;
@@ -380,6 +458,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (redis.status === 'ready') addPair();
       else await waitForReady(redis, deps.startupRedisWaitMs ?? 2000);
       // Stopped while waiting for Redis (a runtime bot given up at once): it must not start polling afterwards.
+      if (stopping) return;
+      await restoreRuleState();
       if (stopping) return;
       poller.start();
       log.info({ intervalMs: config.intervalMs, thresholdPercent: config.thresholdPercent, priceField: config.priceField, referenceMode: config.referenceMode, tickerBaseUrl: maskUrlPasswords(config.tickerBaseUrl), rateLimitPerMin: config.tickerRateLimitPerMin }, 'worker started');

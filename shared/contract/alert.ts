@@ -21,6 +21,9 @@ export const PRICE_FIELDS = ['ask', 'bid', 'mid'] as const;
 export type PriceField = (typeof PRICE_FIELDS)[number];
 export const REFERENCE_MODES = ['first', 'last-alert'] as const;
 export type ReferenceMode = (typeof REFERENCE_MODES)[number];
+/** `reference`: a move from the reference price (REFERENCE_MODE); `window`: a move within the trailing window. */
+export const RULES = ['reference', 'window'] as const;
+export type Rule = (typeof RULES)[number];
 export const DIRECTIONS = ['up', 'down'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
 
@@ -41,6 +44,18 @@ export const BotConfigSnapshotSchema = z.object({
   tickerBaseUrl: z.string().url(),
   /** A runtime bot's version these settings are (absent for a compose-declared bot, and in older messages). */
   botVersion: z.number().int().positive().optional(),
+  // The alert rule's settings, present only where they differ from the defaults (older messages have none of them).
+  /** @defaultValue "reference" */
+  rule: z.enum(RULES).optional(),
+  windowMs: z.number().int().positive().optional(),
+  /** @defaultValue 1 */
+  pendingPolls: z.number().int().positive().optional(),
+  /** @defaultValue 0 */
+  cooldownMs: z.number().int().nonnegative().optional(),
+  /** Absent: unlimited. */
+  maxAlerts: z.number().int().positive().optional(),
+  /** ISO-8601 UTC; absent: never. */
+  expiresAt: z.string().datetime({ offset: false }).optional(),
 });
 export type BotConfigSnapshot = z.infer<typeof BotConfigSnapshotSchema>;
 

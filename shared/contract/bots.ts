@@ -1,7 +1,10 @@
 import { z } from 'zod';
-import { BotIdSchema, PairSchema, PRICE_FIELDS, REFERENCE_MODES, type PriceField, type ReferenceMode } from './alert';
-import type Redis from 'ioredis';
+import { BotIdSchema, PairSchema, PRICE_FIELDS, REFERENCE_MODES, RULES, type PriceField, type ReferenceMode } from './alert';
+import type { Cluster, Redis as Server } from 'ioredis';
 import type { RedisKeys } from './redis-keys';
+
+/** One Redis server or a Redis Cluster (the platform's `Redis`; the contract cannot import the platform). */
+type Redis = Server | Cluster;
 
 /**
  * Runtime bots: the desired state the master keeps in Postgres (`bots` table) and mirrors into Redis, so that generic
@@ -12,8 +15,9 @@ import type { RedisKeys } from './redis-keys';
  * converges on the table whatever was lost; workers only read it. After each change the master also publishes the bot id
  * on `keys.botsChangedChannel`, a nudge for holders to re-read at once (they re-read on every tick anyway).
  *
- * Ownership: a worker watches a bot only while it holds the bot's lease `keys.botLease(botId)`, whose value is the
- * fencing token `<workerId>:<generation>` (generation from INCR on `keys.botLeaseGeneration(botId)`, so it only grows).
+ * Ownership: a worker watches a bot only while it holds the bot's lease `keys.botLease(botId, pair)`, whose value is the
+ * fencing token `<workerId>:<generation>` (generation from INCR on `keys.botLeaseGeneration(botId, pair)`, so it only
+ * grows). Both keys carry the pair's hash tag: a bot moved to another pair is claimed afresh under the new pair's keys.
  */
 
 /** A runtime bot's settings as every worker and the master agree on them. */
@@ -24,6 +28,15 @@ export const DesiredBotSchema = z.object({
   thresholdPercent: z.string().regex(/^(?:0|[1-9]\d*)(?:\.\d+)?$/),
   priceField: z.enum(PRICE_FIELDS),
   referenceMode: z.enum(REFERENCE_MODES),
+  // The alert rule (worker/rules.ts); absent in entries of older masters, which meant the defaults.
+  rule: z.enum(RULES).optional(),
+  windowMs: z.number().int().positive().nullable().optional(),
+  pendingPolls: z.number().int().positive().optional(),
+  cooldownMs: z.number().int().nonnegative().optional(),
+  /** null: unlimited. */
+  maxAlerts: z.number().int().positive().nullable().optional(),
+  /** ISO-8601 UTC; null: never. */
+  expiresAt: z.string().datetime({ offset: false }).nullable().optional(),
   enabled: z.boolean(),
   /** Grows on every change of the bot; alerts carry the version they were evaluated with. */
   version: z.number().int().positive(),
@@ -77,8 +90,8 @@ export function parseLeaseToken(token: string): { workerId: string; generation: 
 }
 
 /** The current holder of a bot's lease, or null when no worker holds it (never claimed, released or expired). */
-export async function readBotHolder(redis: Redis, keys: RedisKeys, botId: string): Promise<BotHolder | null> {
-  const key = keys.botLease(botId);
+export async function readBotHolder(redis: Redis, keys: RedisKeys, botId: string, pair: string): Promise<BotHolder | null> {
+  const key = keys.botLease(botId, pair);
   const results = await redis.multi().get(key).pttl(key).exec();
   if (!results) throw new Error('MULTI was discarded');
   const [getErr, token] = results[0] ?? [null, null];

@@ -1,9 +1,13 @@
 import { z } from 'zod';
-import type Redis from 'ioredis';
+import type { Cluster, Redis as Server } from 'ioredis';
 import type { RedisKeys } from './redis-keys';
 import { BotConfigSnapshotSchema, sizeProblem, type BotConfigSnapshot } from './alert';
 
-export const BOT_STATUSES = ['ok', 'degraded', 'unhealthy', 'invalid-pair', 'stopped'] as const;
+/** One Redis server or a Redis Cluster (the platform's `Redis`; the contract cannot import the platform). */
+type Redis = Server | Cluster;
+
+/** `exhausted` / `expired`: the bot's rule is done (max_alerts published, expires_at passed); it no longer polls nor alerts. */
+export const BOT_STATUSES = ['ok', 'degraded', 'unhealthy', 'invalid-pair', 'stopped', 'exhausted', 'expired'] as const;
 export type BotState = (typeof BOT_STATUSES)[number];
 
 /** A bot's heartbeat, as the worker writes it into the hash `bot:<botId>` (every field a string in Redis). */
@@ -36,6 +40,10 @@ export interface BotStatus {
   readonly alertsPublished: number;
   readonly alertsDropped: number;
   readonly alertsQueued: number;
+  /** Alerts the cooldown suppressed (counted, not published) since the bot started. Absent from older workers. */
+  readonly alertsSuppressed?: number;
+  /** Why the status is `exhausted` or `expired`, in words (e.g. "published 1 of max_alerts 1"). */
+  readonly statusReason?: string;
   readonly config: BotConfigSnapshot;
   /** The worker process (WORKER_ID) that wrote this heartbeat. Absent in heartbeats of older workers. */
   readonly workerId?: string;
@@ -80,6 +88,8 @@ const BotStatusHashSchema = z.object({
   alertsPublished: z.coerce.number().int().nonnegative(),
   alertsDropped: z.coerce.number().int().nonnegative(),
   alertsQueued: z.coerce.number().int().nonnegative(),
+  alertsSuppressed: z.coerce.number().int().nonnegative().optional().catch(undefined),
+  statusReason: optionalString,
   config: z.string().transform((s, ctx) => {
     const oversized = sizeProblem(s, BOT_STATUS_MAX_BYTES, 'config');
     if (oversized) {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { PriceField, ReferenceMode } from '../contract/alert';
+import type { PriceField, ReferenceMode, Rule } from '../contract/alert';
 import { WORKER_VARIABLES } from '../config/worker-config';
 import { BadRequestError } from './bad-request';
 
@@ -18,13 +18,23 @@ const FIELD_VARIABLES = {
   threshold_percent: 'OSCILLATION_PERCENT',
   price_field: 'PRICE_FIELD',
   reference_mode: 'REFERENCE_MODE',
+  rule: 'RULE',
+  window_ms: 'WINDOW_MS',
+  pending_polls: 'PENDING_POLLS',
+  cooldown_ms: 'COOLDOWN_MS',
+  max_alerts: 'MAX_ALERTS',
+  expires_at: 'EXPIRES_AT',
 } as const satisfies Record<string, keyof typeof WORKER_VARIABLES>;
 type SettingField = keyof typeof FIELD_VARIABLES;
 
+/** The alert rule's settings (worker/rules.ts). */
+export const RULE_FIELDS = ['rule', 'window_ms', 'pending_polls', 'cooldown_ms', 'max_alerts', 'expires_at'] as const;
 /** Fields of POST /bots (and `bots add`). */
-export const CREATE_FIELDS = ['pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode'] as const;
+export const CREATE_FIELDS = ['pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', ...RULE_FIELDS] as const;
 /** Fields of PATCH /bots/{bot_id} (and `bots set`): every setting but the identity, and `enabled`. */
-export const PATCH_FIELDS = ['pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'enabled'] as const;
+export const PATCH_FIELDS = ['pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', ...RULE_FIELDS, 'enabled'] as const;
+/** Settings whose absence means something (no window, unlimited, never): null sets them back to it. */
+const NULLABLE_FIELDS: ReadonlySet<string> = new Set(['window_ms', 'max_alerts', 'expires_at']);
 
 /** The JSON type each field arrives as; interval_ms an integer, threshold_percent a decimal string (or a plain number). */
 const JSON_TYPES: Record<SettingField | 'enabled', readonly string[]> = {
@@ -34,6 +44,12 @@ const JSON_TYPES: Record<SettingField | 'enabled', readonly string[]> = {
   threshold_percent: ['string', 'number'],
   price_field: ['string'],
   reference_mode: ['string'],
+  rule: ['string'],
+  window_ms: ['number'],
+  pending_polls: ['number'],
+  cooldown_ms: ['number'],
+  max_alerts: ['number'],
+  expires_at: ['string'],
   enabled: ['boolean'],
 };
 
@@ -43,7 +59,8 @@ const schemaOf = (field: SettingField) => WORKER_VARIABLES[FIELD_VARIABLES[field
 export function allowedFor(field: SettingField | 'enabled'): string {
   if (field === 'enabled') return 'true or false';
   const parsed = schemaOf(field).safeParse('\u0000');
-  return parsed.success ? 'a valid value' : (parsed.error.issues[0]?.message ?? 'a valid value');
+  const allowed = parsed.success ? 'a valid value' : (parsed.error.issues[0]?.message ?? 'a valid value');
+  return NULLABLE_FIELDS.has(field) ? `${allowed}, or null (${field === 'window_ms' ? 'none' : field === 'max_alerts' ? 'unlimited' : 'never'})` : allowed;
 }
 
 /** Defaults of a new bot: the worker's defaults. */
@@ -52,6 +69,12 @@ export const BOT_DEFAULTS = Object.freeze({
   threshold_percent: WORKER_VARIABLES.OSCILLATION_PERCENT.default,
   price_field: WORKER_VARIABLES.PRICE_FIELD.default as PriceField,
   reference_mode: WORKER_VARIABLES.REFERENCE_MODE.default as ReferenceMode,
+  rule: WORKER_VARIABLES.RULE.default as Rule,
+  window_ms: null,
+  pending_polls: Number(WORKER_VARIABLES.PENDING_POLLS.default),
+  cooldown_ms: Number(WORKER_VARIABLES.COOLDOWN_MS.default),
+  max_alerts: null,
+  expires_at: null,
 });
 
 export interface BotSettings {
@@ -60,6 +83,16 @@ export interface BotSettings {
   readonly threshold_percent: string;
   readonly price_field: PriceField;
   readonly reference_mode: ReferenceMode;
+  /** `reference` (today's rule) or `window`. */
+  readonly rule: Rule;
+  /** The window of `rule: window`, in ms; null otherwise. */
+  readonly window_ms: number | null;
+  readonly pending_polls: number;
+  readonly cooldown_ms: number;
+  /** null: unlimited. */
+  readonly max_alerts: number | null;
+  /** ISO-8601 UTC; null: never. */
+  readonly expires_at: string | null;
 }
 export interface NewBot extends BotSettings {
   readonly bot_id: string;
@@ -69,6 +102,7 @@ export type BotPatch = Partial<BotSettings> & { readonly enabled?: boolean };
 /** One field through the worker's schema; a BadRequestError naming the field on any refusal (wrong JSON type included). */
 function parseField(field: SettingField | 'enabled', value: unknown): unknown {
   const allowed = allowedFor(field);
+  if (value === null && NULLABLE_FIELDS.has(field)) return null;
   if (!JSON_TYPES[field].includes(typeof value)) throw new BadRequestError(field, value, allowed);
   if (field === 'enabled') return value;
   // Numbers reach the string schemas as their plain decimal text; 1e21 or 0.5 for an integer is refused by the schema.
@@ -95,14 +129,28 @@ export function parseNewBot(body: unknown): NewBot {
   const record = asBody(body, CREATE_FIELDS);
   if (!has(record, 'pair')) throw new BadRequestError('pair', null, `required: ${allowedFor('pair')}`);
   const pair = parseField('pair', record.pair) as string;
-  return {
+  const field = <K extends keyof typeof BOT_DEFAULTS>(name: K) => (has(record, name) ? (parseField(name, record[name]) as (typeof BOT_DEFAULTS)[K] & {}) : BOT_DEFAULTS[name]);
+  const bot: NewBot = {
     pair,
     bot_id: has(record, 'bot_id') ? (parseField('bot_id', record.bot_id) as string) : pair,
     interval_ms: has(record, 'interval_ms') ? (parseField('interval_ms', record.interval_ms) as number) : BOT_DEFAULTS.interval_ms,
     threshold_percent: has(record, 'threshold_percent') ? (parseField('threshold_percent', record.threshold_percent) as string) : BOT_DEFAULTS.threshold_percent,
     price_field: has(record, 'price_field') ? (parseField('price_field', record.price_field) as PriceField) : BOT_DEFAULTS.price_field,
     reference_mode: has(record, 'reference_mode') ? (parseField('reference_mode', record.reference_mode) as ReferenceMode) : BOT_DEFAULTS.reference_mode,
+    rule: field('rule'),
+    window_ms: has(record, 'window_ms') ? (parseField('window_ms', record.window_ms) as number | null) : null,
+    pending_polls: field('pending_polls'),
+    cooldown_ms: field('cooldown_ms'),
+    max_alerts: has(record, 'max_alerts') ? (parseField('max_alerts', record.max_alerts) as number | null) : null,
+    expires_at: has(record, 'expires_at') ? (parseField('expires_at', record.expires_at) as string | null) : null,
   };
+  checkRule(bot);
+  return bot;
+}
+
+/** The one rule across fields: a window needs its length. Checked on a new bot and on a bot after a change. */
+export function checkRule(bot: Pick<BotSettings, 'rule' | 'window_ms'>): void {
+  if (bot.rule === 'window' && bot.window_ms === null) throw new BadRequestError('window_ms', null, 'required with rule window: the length of the window in ms, e.g. 60000');
 }
 
 /** The changes of a PATCH /bots/{bot_id} body (or the CLI's flags): at least one field. */

@@ -1,9 +1,9 @@
 import type { Knex } from '../platform/db';
-import type { PriceField, ReferenceMode } from '../contract/alert';
+import type { PriceField, ReferenceMode, Rule } from '../contract/alert';
 import type { DesiredBot } from '../contract/bots';
 import { BadRequestError } from './bad-request';
 import { MAX_PAGE_LIMIT } from './query-params';
-import type { BotPatch, BotSettings, NewBot } from './bot-settings';
+import { checkRule, RULE_FIELDS, type BotPatch, type BotSettings, type NewBot } from './bot-settings';
 import type { FleetItem } from './fleet-view';
 
 /**
@@ -14,7 +14,8 @@ import type { FleetItem } from './fleet-view';
 
 export const BOT_SOURCES = ['api', 'compose'] as const;
 export type BotSource = (typeof BOT_SOURCES)[number];
-export const AUDIT_ACTIONS = ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove'] as const;
+/** `exhausted` / `expired`: the master disabled a runtime bot that used up its max_alerts or passed its expires_at. */
+export const AUDIT_ACTIONS = ['create', 'update', 'pause', 'resume', 'delete', 'compose-sync', 'fleet-remove', 'exhausted', 'expired'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** A bot in the wire shape (snake_case), as the API answers it and the audit records it. */
@@ -39,6 +40,9 @@ export interface AuditItem {
   readonly before: BotItem | FleetItem | null;
   readonly after: BotItem | null;
 }
+
+/** The actor of the master's own changes (a finished bot disabled). */
+export const SYSTEM_ACTOR = 'system';
 
 /** No bot with this id (404). */
 export class BotNotFoundError extends Error {
@@ -67,6 +71,12 @@ interface BotRow {
   threshold_percent: string;
   price_field: string;
   reference_mode: string;
+  rule: string;
+  window_ms: number | null;
+  pending_polls: number;
+  cooldown_ms: string | number;
+  max_alerts: number | null;
+  expires_at: Date | null;
   enabled: boolean;
   source: string;
   service: string | null;
@@ -85,6 +95,12 @@ export function toBotItem(r: BotRow): BotItem {
     threshold_percent: r.threshold_percent,
     price_field: r.price_field as PriceField,
     reference_mode: r.reference_mode as ReferenceMode,
+    rule: r.rule as Rule,
+    window_ms: r.window_ms === null ? null : Number(r.window_ms),
+    pending_polls: Number(r.pending_polls),
+    cooldown_ms: Number(r.cooldown_ms),
+    max_alerts: r.max_alerts === null ? null : Number(r.max_alerts),
+    expires_at: r.expires_at === null ? null : new Date(r.expires_at).toISOString(),
     enabled: r.enabled,
     source: r.source as BotSource,
     service: r.service,
@@ -105,12 +121,18 @@ export function toDesiredBot(b: BotItem): DesiredBot {
     thresholdPercent: b.threshold_percent,
     priceField: b.price_field,
     referenceMode: b.reference_mode,
+    rule: b.rule,
+    windowMs: b.window_ms,
+    pendingPolls: b.pending_polls,
+    cooldownMs: b.cooldown_ms,
+    maxAlerts: b.max_alerts,
+    expiresAt: b.expires_at,
     enabled: b.enabled,
     version: b.version,
   };
 }
 
-const SETTING_KEYS = ['pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode'] as const;
+const SETTING_KEYS = ['pair', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', ...RULE_FIELDS] as const;
 
 /** The refusal for a compose bot, naming the service that declares it. */
 function composeOwned(bot: BotItem): BotConflictError {
@@ -148,6 +170,12 @@ export interface BotsRepository {
    * Throws BotNotFoundError, BotConflictError('compose') or, with `expectedVersion`, BotConflictError('version').
    */
   update(botId: string, patch: BotPatch, actor: string, expectedVersion?: number): Promise<BotItem>;
+  /**
+   * Disables a runtime bot that is done (`exhausted`: it published its max_alerts; `expired`: its expires_at passed),
+   * by actor `system`, with an audit row whose action is the reason. Only at `version` (the settings that finished) and
+   * while enabled: null when the bot changed meanwhile, is paused already, or is gone.
+   */
+  finish(botId: string, reason: 'exhausted' | 'expired', version: number): Promise<BotItem | null>;
   /** Deletes a runtime bot and returns it as it was. Same refusals as `update`. */
   remove(botId: string, actor: string, expectedVersion?: number): Promise<BotItem>;
   /**
@@ -224,6 +252,7 @@ export function createBotsRepository(db: Knex): BotsRepository {
           if (patch[key] !== undefined && patch[key] !== before[key]) changes[key] = patch[key];
         }
         if (Object.keys(changes).length === 0) return before;
+        checkRule({ ...before, ...changes } as BotItem);
         const [row] = (await trx('bots')
           .where({ bot_id: botId })
           .update({ ...changes, version: trx.raw('version + 1'), updated_at: trx.fn.now(), updated_by: actor })
@@ -232,6 +261,20 @@ export function createBotsRepository(db: Knex): BotsRepository {
         const onlyEnabled = Object.keys(changes).length === 1 && 'enabled' in changes;
         const action: AuditAction = onlyEnabled ? (after.enabled ? 'resume' : 'pause') : 'update';
         await writeAudit(trx, actor, action, botId, before, after);
+        return after;
+      });
+    },
+
+    async finish(botId, reason, version) {
+      return db.transaction(async (trx) => {
+        const row = (await trx<BotRow>('bots').where({ bot_id: botId, source: 'api', enabled: true, version }).forUpdate().first()) as BotRow | undefined;
+        if (!row) return null;
+        const [updated] = (await trx('bots')
+          .where({ bot_id: botId })
+          .update({ enabled: false, version: trx.raw('version + 1'), updated_at: trx.fn.now(), updated_by: SYSTEM_ACTOR })
+          .returning('*')) as BotRow[];
+        const after = toBotItem(updated!);
+        await writeAudit(trx, SYSTEM_ACTOR, reason, botId, toBotItem(row), after);
         return after;
       });
     },
@@ -255,6 +298,12 @@ export function createBotsRepository(db: Knex): BotsRepository {
             threshold_percent: bot.threshold_percent,
             price_field: bot.price_field,
             reference_mode: bot.reference_mode,
+            rule: bot.rule,
+            window_ms: bot.window_ms,
+            pending_polls: bot.pending_polls,
+            cooldown_ms: bot.cooldown_ms,
+            max_alerts: bot.max_alerts,
+            expires_at: bot.expires_at,
             enabled: true,
             source: 'compose',
             service: bot.service,

@@ -36,6 +36,10 @@ export interface FleetItem {
   readonly alerts_published: number;
   readonly alerts_dropped: number;
   readonly alerts_queued: number;
+  /** Alerts the cooldown suppressed since the bot started; null from older workers. */
+  readonly alerts_suppressed: number | null;
+  /** Why the bot is exhausted or expired; null otherwise. */
+  readonly status_reason: string | null;
   readonly config: Record<string, unknown>;
   /** The worker process that wrote the heartbeat (null from older workers). */
   readonly worker_id: string | null;
@@ -68,6 +72,8 @@ export function toFleetItem(e: FleetEntry): FleetItem {
     alerts_published: e.alertsPublished,
     alerts_dropped: e.alertsDropped,
     alerts_queued: e.alertsQueued,
+    alerts_suppressed: e.alertsSuppressed ?? null,
+    status_reason: e.statusReason ?? null,
     config: { ...e.config },
     worker_id: e.workerId ?? null,
     source: e.source ?? null,
@@ -119,4 +125,19 @@ export async function removeBot(redis: Redis, keys: RedisKeys, botId: string, no
 /** The 400 for a bot id that no worker could have (BOT_ID's own rule). */
 export function checkBotId(botId: string, parameter = 'bot_id'): void {
   if (!BOT_ID_RE.test(botId)) throw new BadRequestError(parameter, botId, '1-64 characters: letters, digits, ".", "_", ":", "-"');
+}
+
+/**
+ * Moves the last-seen copies an older version kept under `legacyBotsLastSeen` (before hash tags) into `botsLastSeen`,
+ * keeping any newer copy already there, then deletes the old hash: the fleet table still shows the bots that have not
+ * reported since the upgrade. Returns how many bots were moved; a no-op once done.
+ */
+export async function adoptLegacyLastSeen(redis: Redis, keys: RedisKeys): Promise<number> {
+  if (keys.legacyBotsLastSeen === keys.botsLastSeen) return 0;
+  const old = await redis.hgetall(keys.legacyBotsLastSeen);
+  const botIds = Object.keys(old);
+  // Field by field (HSETNX): a bot that reported to the new hash meanwhile keeps its newer copy.
+  await Promise.all(botIds.map((botId) => redis.hsetnx(keys.botsLastSeen, botId, old[botId]!)));
+  if (botIds.length > 0) await redis.del(keys.legacyBotsLastSeen);
+  return botIds.length;
 }
