@@ -64,7 +64,7 @@ function workerCell(b, desired) {
 /**
  * @param {{ api: object, tbody: HTMLElement, empty: HTMLElement, onBots: (bots: object[]) => void,
  *   controls?: { loadBots: () => Promise<Map<string, object>>, actionsFor: (botId: string) => Node | null, readonly canOperate: boolean },
- *   actionsHead?: HTMLElement }} deps
+ *   actionsHead?: HTMLElement, mute?: { buttonsFor: (botId: string) => Node | null } }} deps  mute: the silences' mute buttons
  */
 export function createFleetTable(deps) {
   let bots = [];
@@ -101,7 +101,7 @@ export function createFleetTable(deps) {
         el('td', { class: 'num' }, formatPrice(b?.last_price)),
         el('td', {}, b?.last_fetch_at ? el('time', { datetime: b.last_fetch_at }, formatAgo(b.last_fetch_at, now)) : 'never'),
         el('td', {}, sparkline(ticksByPair.get(pair) ?? [])),
-        operate ? el('td', { class: 'actions' }, deps.controls.actionsFor(botId)) : null,
+        operate ? el('td', { class: 'actions' }, deps.controls.actionsFor(botId), deps.mute?.buttonsFor(botId) ?? null) : null,
       );
     });
     deps.tbody.replaceChildren(...rows);

@@ -4,6 +4,7 @@ import { createApiClient } from './api.js';
 import { createAlertFeed } from './feed.js';
 import { createFleetTable } from './fleet.js';
 import { createBotControls } from './bots.js';
+import { createSilences } from './silences.js';
 import { createPriceChart } from './chart.js';
 import { createStatsPanel } from './stats.js';
 import { createHistory } from './history.js';
@@ -103,11 +104,20 @@ async function start() {
     error: $('bot-error'),
     onChanged: () => fleet.refresh(),
   });
+  const silences = createSilences({
+    api,
+    tbody: $('silences-table').tBodies[0],
+    empty: $('silences-empty'),
+    error: $('silences-error'),
+    canOperate: () => controls.canOperate,
+    onChanged: () => fleet.refresh(),
+  });
   const fleet = createFleetTable({
     api,
     tbody: $('fleet-table').tBodies[0],
     empty: $('fleet-empty'),
     controls,
+    mute: silences,
     actionsHead: $('fleet-actions-head'),
     onBots(list) {
       bots = list;
@@ -146,9 +156,11 @@ async function start() {
   // The first request asks for a token if the API wants one, before the live stream is opened with it.
   // Who the token is (GET /me) decides whether the fleet table offers bot controls (operators only).
   await controls.loadScope();
+  await silences.refresh();
   await fleet.refresh().catch((err) => console.warn('fleet failed', err));
   feed.start();
   every(FLEET_REFRESH_MS, () => fleet.refresh(), { immediate: false });
+  every(FLEET_REFRESH_MS, () => silences.refresh(), { immediate: false });
   every(STATS_REFRESH_MS, () => stats.refresh());
   every(CHART_REFRESH_MS, () => drawChart(), { immediate: false });
   setInterval(() => fleet.tick(), 1000);
