@@ -19,6 +19,12 @@ export interface MasterMetrics {
   readonly ingestFailures: Counter;
   /** HTTP request durations, by method, route and status code. */
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Alert reads served by the primary although a read replica is configured, by reason (unreachable, lagging, conflict). */
+  readonly replicaFallbacks: Counter<'reason'>;
+  /** The read replica's lag at its last measurement (-1: unknown or down). */
+  readonly replicaLagSeconds: Gauge;
+  /** WAL bytes the read replica had not replayed at its last measurement (-1: unknown or down). */
+  readonly replicaLagBytes: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): MasterMetrics {
@@ -33,6 +39,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Maste
     streamLag: new Gauge({ name: 'tickwatch_stream_lag', help: 'Alert stream entries not yet read by the master group', labelNames: ['pair'], registers: [registry] }),
     ingestBatchSize: new Histogram({ name: 'tickwatch_ingest_batch_size', help: 'Alerts per ingest transaction', buckets: [1, 10, 100, 500, 1000, 5000], registers: [registry] }),
     ingestFailures: new Counter({ name: 'tickwatch_ingest_failures_total', help: 'Ingest transactions that failed and will be retried (the alerts stay pending)', registers: [registry] }),
+    replicaFallbacks: new Counter({
+      name: 'tickwatch_replica_fallback_reads_total',
+      help: 'Alert reads served by the primary because the read replica was unreachable, lagging or in conflict with recovery',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    replicaLagSeconds: new Gauge({ name: 'tickwatch_replica_lag_seconds', help: 'Read replica replay lag at its last measurement (-1: unknown or down)', registers: [registry] }),
+    replicaLagBytes: new Gauge({ name: 'tickwatch_replica_lag_bytes', help: 'WAL bytes not yet replayed by the read replica at its last measurement (-1: unknown or down)', registers: [registry] }),
     httpDuration: new Histogram({
       name: 'tickwatch_http_request_duration_seconds',
       help: 'HTTP request durations',

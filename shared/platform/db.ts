@@ -51,6 +51,17 @@ export interface DbOptions {
   readonly statementTimeoutMs?: number;
   /** Longest wait for a free connection before a `KnexTimeoutError`. @defaultValue 10000 */
   readonly acquireTimeoutMs?: number;
+  /**
+   * Longest a new connection may take to be established (TCP, TLS, startup) before it fails with "Connection terminated
+   * due to connection timeout": a server that accepts nothing, or a network that drops packets, costs this, not minutes.
+   * @defaultValue none (the operating system's TCP timeout)
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Client-side limit on one query (ms), "Query read timeout" past it: unlike `statementTimeoutMs`, which the server
+   * enforces, it also holds when the server has stopped answering on a connection already open. @defaultValue none
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /**
@@ -67,8 +78,10 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
       application_name: options.applicationName ?? 'tickwatch',
       // Sent in the startup packet, so it holds from the first statement of every connection, pooled or new.
       ...(options.statementTimeoutMs !== undefined && { statement_timeout: options.statementTimeoutMs }),
+      ...(options.connectTimeoutMs !== undefined && { connectionTimeoutMillis: options.connectTimeoutMs }),
+      ...(options.queryTimeoutMs !== undefined && { query_timeout: options.queryTimeoutMs }),
     },
-    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000, ...(options.queryTimeoutMs !== undefined && { afterCreate: closeOnReadTimeout }) },
     acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
     migrations: migrationConfig,
     ...(log && {
@@ -82,9 +95,42 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Knex {
   });
 }
 
+/**
+ * Closes a connection whose query got no answer within `query_timeout`: pg gives up waiting but keeps the connection,
+ * and every later query on it would queue behind the answer it still owes. Closed, the pool drops it on its next
+ * acquire and opens a new one.
+ */
+function closeOnReadTimeout(connection: Client, done: (err: Error | null, connection: Client) => void): void {
+  const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
+  (connection as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const callback = args[args.length - 1];
+    if (typeof callback === 'function') {
+      args[args.length - 1] = (err: Error | null, result: unknown) => {
+        if (err?.message === 'Query read timeout') (connection as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+        (callback as (err: Error | null, result: unknown) => void)(err, result);
+      };
+    }
+    return query(...args);
+  };
+  done(null, connection);
+}
+
 /** True for a statement Postgres cancelled because it ran past `statement_timeout` (SQLSTATE 57014, query_canceled). */
 export function isStatementTimeout(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === '57014';
+}
+
+/**
+ * True when `err` says the database could not be reached or went away (refused, reset, timed out connecting or reading,
+ * shutting down, starting up, out of connection slots, no free pool connection in time): the query itself was fine.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string } | null;
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300'].includes(e?.code ?? '') ||
+    e?.name === 'KnexTimeoutError' ||
+    /Connection terminated|Query read timeout|not queryable/i.test(e?.message ?? '')
+  );
 }
 
 /** Creates the database named in `databaseUrl` if it does not exist (connecting to the `postgres` maintenance database). */
