@@ -110,10 +110,66 @@ describe('shared rate budget', () => {
     });
   });
 
+  describe('rate groups (one per egress IP)', () => {
+    /** A worker's next ticket: granted at once (0), or the wait it would have (the wait is cut short, not slept). */
+    const nextWait = async (budget: ReturnType<typeof createRateBudget>): Promise<number> => {
+      const abort = new AbortController();
+      let wait = 0;
+      await budget.acquire(abort.signal, (ms) => {
+        wait = ms;
+        abort.abort();
+      });
+      return wait;
+    };
+    // One request per minute: a second ticket of the same budget waits about a minute.
+    const budgetIn = (group: string) => createRateBudget({ redis, keys: t.keys, group, limit: 1, windowMs: 60_000, logger });
+
+    it('gives workers in different groups a budget each', async () => {
+      const [a, b] = [budgetIn('egress-a'), budgetIn('egress-b')];
+      expect(await nextWait(a)).toBe(0);
+      expect(await nextWait(b)).toBe(0);
+      expect(await nextWait(a)).toBeGreaterThan(50_000);
+      expect(await nextWait(b)).toBeGreaterThan(50_000);
+    });
+
+    it('makes workers in one group share one budget', async () => {
+      const [first, second] = [budgetIn('egress-shared'), budgetIn('egress-shared')];
+      expect(await nextWait(first)).toBe(0);
+      expect(await nextWait(second)).toBeGreaterThan(50_000);
+    });
+
+    it('pauses only the group whose worker got the 429', async () => {
+      const unlimited = (group: string) => createRateBudget({ redis, keys: t.keys, group, limit: 0, logger });
+      const [hit, neighbour, other] = [unlimited('nat-1'), unlimited('nat-1'), unlimited('nat-2')];
+      await hit.pause(30_000);
+      expect(await nextWait(neighbour)).toBeGreaterThan(25_000);
+      expect(await nextWait(other)).toBe(0);
+    });
+
+    it('keys each group apart, the default group under the group-less name', () => {
+      expect(t.keys.rateBudget('default')).not.toContain('default');
+      expect(t.keys.tickerPauseUntil('default')).not.toContain('default');
+      expect(new Set(['a', 'b', 'default'].flatMap((g) => [t.keys.rateBudget(g), t.keys.tickerPauseUntil(g)])).size).toBe(6);
+    });
+
+    it('is the group TICKER_RATE_GROUP names', async () => {
+      const sim = await createTickerSimulator({ pairs: { 'GRP-USD': '100' }, volatilityPercent: '0' });
+      const config = workerConfig({ PAIR: 'GRP-USD', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, FETCH_INTERVAL_MS: '1000', TICKER_RATE_LIMIT_PER_MIN: '250', TICKER_FETCH: 'pair', TICKER_RATE_GROUP: 'node-7' });
+      const worker = createWorker({ config, logger, redis });
+      try {
+        await worker.start();
+        await waitFor('a poll', () => sim.countRequests('GRP-USD') >= 1, { timeoutMs: 10_000 });
+        expect(await redis.exists(t.keys.rateBudget('node-7'))).toBe(1);
+      } finally {
+        await worker.stop();
+        await sim.close();
+      }
+    });
+  });
+
   describe('a worker waiting for its slot', () => {
     it('stops waiting when the worker stops', async () => {
-      const separateKeys = { ...t.keys, rateBudget: `${t.prefix}budget-abort-test`, tickerPauseUntil: `${t.prefix}pause-abort-test` };
-      const own = createRateBudget({ redis, keys: separateKeys, limit: 1, windowMs: 60_000, logger });
+      const own = createRateBudget({ redis, keys: t.keys, group: 'abort-test', limit: 1, windowMs: 60_000, logger });
       expect(await own.acquire(new AbortController().signal)).toMatchObject({ mode: 'shared', waitedMs: expect.any(Number) });
       const abort = new AbortController();
       const waiting = own.acquire(abort.signal);

@@ -1,21 +1,24 @@
 import type { Logger } from '../shared/platform/logger';
 import type { Redis } from '../shared/platform/redis';
-import type { RedisKeys } from '../shared/contract/redis-keys';
+import { DEFAULT_RATE_GROUP, type RedisKeys } from '../shared/contract/redis-keys';
 import { describeError } from '../shared/platform/errors';
 import { sleep, withTimeout } from '../shared/platform/retry';
 
 /**
- * The fleet-wide ticker budget (Uphold allows 250 requests per minute per IP). Every worker on one Redis (one key prefix) takes a slot before each request.
+ * The ticker budget of one rate group (Uphold allows 250 requests per minute per IP). Every worker on one Redis (one key
+ * prefix) and in one group (TICKER_RATE_GROUP: the workers that leave through one egress IP) takes a slot before each
+ * request; workers in another group leave through another IP, so they have a budget and a 429 pause of their own.
  *
- * Design: a shared, GCRA-like ticket clock in Redis. The key `keys.rateBudget` holds the next free slot time; taking a
+ * Design: a shared, GCRA-like ticket clock in Redis. The key `keys.rateBudget(group)` holds the next free slot time; taking a
  * slot returns `max(now, nextFree, pauseUntil)` and advances `nextFree` by one emission interval
  * `T = ceil((window + margin) / limit)` (see `emissionIntervalMs`). Requests are therefore spaced T apart fleet-wide, so no window of length `window`
  * ever holds more than `limit` of them (the margin absorbs network and timer jitter). Each worker holds at most one ticket
  * at a time and takes a new one only after its request, so when the budget is short the tickets go round-robin: every
  * pair slows by the same factor and none starves. Time is Redis's own (`TIME`), so clock skew between hosts is harmless.
  *
- * A 429 seen by any worker raises `keys.tickerPauseUntil`; every later ticket starts after it, and a worker that was
- * already waiting for a ticket re-checks the pause before it fires.
+ * A 429 seen by any worker of the group raises `keys.tickerPauseUntil(group)`; every later ticket of the group starts
+ * after it, and a worker that was already waiting for a ticket re-checks the pause before it fires. Other groups keep
+ * polling: Uphold limits each IP on its own.
  *
  * Redis unreachable (or slow beyond `commandTimeoutMs`): the worker polls at its own configured rate (local limit) rather
  * than stopping; it goes back to the shared budget as soon as Redis answers.
@@ -26,14 +29,14 @@ export interface RateBudget {
    * `onWait` is told each wait before it starts (so a long wait can be reported in the heartbeat first).
    */
   acquire(signal: AbortSignal, onWait?: (waitMs: number) => void): Promise<BudgetGrant>;
-  /** Reports a 429: every worker on this Redis pauses for `retryAfterMs`. Never rejects. */
+  /** Reports a 429: every worker of this rate group pauses for `retryAfterMs`. Never rejects. */
   pause(retryAfterMs: number): Promise<void>;
 }
 
 export interface BudgetGrant {
   /** `shared`: the Redis budget granted the slot; `local`: Redis was unreachable; `off`: no budget configured. */
   readonly mode: 'shared' | 'local' | 'off';
-  /** How long the budget (or a fleet pause) held this request back. */
+  /** How long the budget (or its group's pause after a 429) held this request back. */
   readonly waitedMs: number;
   /** True when the wait ended because the signal aborted (the worker is stopping). */
   readonly aborted: boolean;
@@ -42,7 +45,9 @@ export interface BudgetGrant {
 export interface RateBudgetDeps {
   readonly redis: Redis;
   readonly keys: RedisKeys;
-  /** Requests per window shared by the fleet; 0 turns the budget off (the fleet pause after a 429 still applies). */
+  /** The rate group (TICKER_RATE_GROUP) whose budget and pause this worker shares. @defaultValue "default" */
+  readonly group?: string;
+  /** Requests per window shared by the group; 0 turns the budget off (the group's pause after a 429 still applies). */
   readonly limit: number;
   /** @defaultValue 60000 (Uphold counts per minute). Tests shorten it. */
   readonly windowMs?: number;
@@ -106,6 +111,9 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
   const windowMs = deps.windowMs ?? 60_000;
   const interval = emissionIntervalMs(deps.limit, windowMs);
   const timeoutMs = deps.commandTimeoutMs ?? 1000;
+  const group = deps.group ?? DEFAULT_RATE_GROUP;
+  const budgetKey = deps.keys.rateBudget(group);
+  const pauseKey = deps.keys.tickerPauseUntil(group);
   const log = deps.logger;
   const redis = deps.redis as Redis & BudgetCommands;
   if (typeof redis.twBudgetReserve !== 'function') {
@@ -135,7 +143,7 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
       for (let attempt = 0; attempt < 100; attempt++) {
         let waitMs: number;
         try {
-          const [slotIn] = await answered(redis.twBudgetReserve(deps.keys.rateBudget, deps.keys.tickerPauseUntil, interval));
+          const [slotIn] = await answered(redis.twBudgetReserve(budgetKey, pauseKey, interval));
           waitMs = Number(slotIn);
           goShared();
         } catch (err) {
@@ -145,10 +153,10 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
         if (waitMs <= 0) return { mode, waitedMs: Date.now() - started, aborted: false };
         onWait?.(waitMs);
         if (await sleep(waitMs, signal)) return { mode, waitedMs: Date.now() - started, aborted: true };
-        // A 429 elsewhere may have paused the fleet while this worker waited for its slot.
+        // A 429 elsewhere in the group may have paused it while this worker waited for its slot.
         let pauseLeft: number;
         try {
-          pauseLeft = Number(await answered(redis.twBudgetPauseLeft(deps.keys.tickerPauseUntil)));
+          pauseLeft = Number(await answered(redis.twBudgetPauseLeft(pauseKey)));
         } catch (err) {
           goLocal(err);
           return { mode: 'local', waitedMs: Date.now() - started, aborted: false };
@@ -162,8 +170,8 @@ export function createRateBudget(deps: RateBudgetDeps): RateBudget {
     async pause(retryAfterMs) {
       if (retryAfterMs <= 0) return;
       try {
-        await answered(redis.twBudgetPause(deps.keys.tickerPauseUntil, Math.ceil(retryAfterMs)));
-        log.info({ retryAfterMs }, 'ticker answered 429: pausing every worker on this Redis');
+        await answered(redis.twBudgetPause(pauseKey, Math.ceil(retryAfterMs)));
+        log.info({ retryAfterMs, rateGroup: group }, `ticker answered 429: pausing every worker of rate group ${group}`);
       } catch (err) {
         goLocal(err);
       }
