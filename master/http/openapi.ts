@@ -297,7 +297,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           "dashboard's /events and /ticks, the webhook body); the `config` snapshot is returned as the bot sent it " +
           '(camelCase keys). Decimals are strings. Any bad or unknown parameter answers 400 naming it. ' +
           'When API_TOKEN or API_TOKENS is set every endpoint but /health and /ready needs `Authorization: Bearer <token>`. ' +
-          'Tokens have a scope: analyst (read everything) or operator (also the writes: POST/PATCH/DELETE /bots, DELETE /fleet); ' +
+          'Tokens have a scope: analyst (read everything) or operator (also the writes: POST/PATCH/DELETE /bots, DELETE /fleet, POST/DELETE /silences); ' +
           'a write without the operator scope answers 403 before anything changes. GET /me names the caller.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
