@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { makeAlert } from '../test/helpers/alerts';
 import { startWebhookReceiver } from '../test/helpers/webhook';
 import { sleep } from '../shared/platform/retry';
@@ -62,6 +63,8 @@ async function notifyLatency(ctx: SectionContext, rate: number, seconds: number,
     }
     ctx.log(`notify: ${rate} alerts/s for ${warmupSeconds + seconds} s to the default webhook receiver (first ${warmupSeconds} s are warm-up)`);
     const callsBefore = calls;
+    // The machine is shared: the load when the run starts says how much of it the figures had.
+    const loadAverage = loadavg()[0]!.toFixed(1);
     const start = nowMs();
     const measureFrom = start + warmupSeconds * 1000;
     const end = start + (warmupSeconds + seconds) * 1000;
@@ -98,6 +101,7 @@ async function notifyLatency(ctx: SectionContext, rate: number, seconds: number,
     const callsMeasured = calls - callsBefore;
     return {
       sent,
+      loadAverage,
       achievedRate: (sent * 1000) / (end - start),
       received: sent - missing,
       missing,
@@ -131,7 +135,7 @@ export const notifySection: Section = async (ctx) => {
         value: load.observedToReceived.p99,
         unit: 'ms',
         target: { text: '<= 100 ms', max: 100 },
-        note: `${load.observedToReceived.count} alerts; max ${round(load.observedToReceived.max)} ms; ${load.alertsPerCall} alerts per call; ${load.duplicates} duplicates`,
+        note: `${load.observedToReceived.count} alerts; max ${round(load.observedToReceived.max)} ms; ${load.alertsPerCall} alerts per call; ${load.duplicates} duplicates; load average ${load.loadAverage}`,
       }),
       figure({
         section: 'notify',

@@ -2,6 +2,7 @@ import { makeStoredAlert } from '../../test/helpers/alerts';
 import { startTelegramServer, telegramRateLimited, TELEGRAM_MAX_TEXT, type TelegramServer } from '../../test/helpers/chat-servers';
 import { describeError } from '../../shared/platform/errors';
 import { createLogger } from '../../shared/platform/logger';
+import { renderTelegram } from './chat-format';
 import { DeliveryError } from './notifier';
 import { createTelegramSender } from './telegram-sender';
 
@@ -61,6 +62,21 @@ describe('Telegram sender against a local Bot API', () => {
     expect(sent.every((m) => m.text.length <= TELEGRAM_MAX_TEXT)).toBe(true);
     expect(sent.flatMap((m) => m.text.split('\n').slice(1))).toHaveLength(60);
     expect(messageId).toBe(sent.map((m) => m.messageId).join(','));
+  });
+
+  it('sends a text of exactly 4096 characters as one message, and one character more as two', async () => {
+    const sized = (length: number) => {
+      const alerts = many(30);
+      const size = renderTelegram(alerts, { summary: false })[0]!.length;
+      alerts[29] = { ...alerts[29]!, botId: `${alerts[29]!.botId}${'y'.repeat(length - size)}` };
+      return alerts;
+    };
+    let before = tg.messages.length;
+    await sender.send(target, sized(TELEGRAM_MAX_TEXT), options());
+    expect(tg.messages.slice(before).map((m) => m.html.length)).toEqual([TELEGRAM_MAX_TEXT]);
+    before = tg.messages.length;
+    await sender.send(target, sized(TELEGRAM_MAX_TEXT + 1), options());
+    expect(tg.messages.slice(before)).toHaveLength(2);
   });
 
   it('is a stand-in that refuses what Telegram refuses', async () => {
