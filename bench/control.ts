@@ -60,7 +60,7 @@ function createPool(ctx: SectionContext, r: BenchRedis, sim: TickerSimulator): P
 }
 
 async function holderOf(r: BenchRedis): Promise<{ workerId: string; generation: number } | null> {
-  const value = await r.redis.get(r.keys.botLease(BOT_ID));
+  const value = await r.redis.get(r.keys.botLease(BOT_ID, PAIR));
   const at = value?.lastIndexOf(':') ?? -1;
   return value && at > 0 ? { workerId: value.slice(0, at), generation: Number(value.slice(at + 1)) } : null;
 }

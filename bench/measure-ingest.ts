@@ -8,7 +8,7 @@ import { serializeAlert, type AlertMessage } from '../shared/contract/alert';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest, type Knex } from '../shared/platform/db';
 import { createLogger } from '../shared/platform/logger';
 import { loadMasterConfig } from '../shared/config/master-config';
-import { createRedis, deleteKeysWithPrefix } from '../shared/platform/redis';
+import { createRedis, deleteKeysWithPrefix, duplicateRedis } from '../shared/platform/redis';
 import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createAlertRepository, toAlertRow } from '../master/ingest/alert-repository';
 import { createMaster } from '../master/app';
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     out({ measure: 'master-burst', alerts: total, pairs: pairCount, batch, startupMs, totalMs: ms, alertsPerSecond: Math.round((total / ms) * 1000), alertsPerSecondAfterStartup: Math.round((total / (ms - startupMs)) * 1000) });
 
     // 3. Lone-alert latency.
-    const sub = redis.duplicate();
+    const sub = duplicateRedis(redis, 'measure-sub');
     await sub.subscribe(keys.storedAlertsChannel);
     const latencies: number[] = [];
     for (let i = 0; i < 30; i++) {

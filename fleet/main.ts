@@ -146,7 +146,8 @@ async function run(loaded: LoadedPlan, logger: Logger, output: ReturnType<typeof
   }
   if (plan.pool && firstSignalAt === undefined) {
     const template = plan.pool;
-    const redis = createRedis(template.env.REDIS_URL ?? 'redis://127.0.0.1:6379', logger, { name: 'fleet-pool', failFast: true });
+    const clusterNodes = (template.env.REDIS_CLUSTER_NODES ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+    const redis = createRedis({ url: template.env.REDIS_URL ?? 'redis://127.0.0.1:6379', clusterNodes }, logger, { name: 'fleet-pool', failFast: true });
     pool = { pool: createWorkerPool({ template, supervisor, redis, keys: createRedisKeys(template.env.REDIS_KEY_PREFIX ?? ''), spares: loaded.spareWorkers, logger }), redis };
     pool.pool.start();
   }

@@ -68,7 +68,7 @@ describe('the generic worker pool of npm start, against Redis', () => {
   const setBot = (b: DesiredBot) => redis.redis.hset(redis.keys.desiredBots, b.botId, serializeDesiredBot(b));
   /** The stand-in printed `line` under the prefix of `name`. */
   const printed = (name: string, line: string) => new RegExp(`^${name} +\\| ${line}$`, 'm').test(text);
-  const lease = (botId: string) => redis.redis.get(redis.keys.botLease(botId));
+  const lease = (botId: string) => redis.redis.get(redis.keys.botLease(botId, 'BTC-USD'));
   /** The pool workers running now, each with its pid, from the supervisor's own log. */
   const running = () => pool.members().map((name) => ({ name, pid: pidOf(name) }));
   const pidOf = (name: string) => {

@@ -52,8 +52,12 @@ export async function readPoolDemand(redis: Redis, keys: RedisKeys): Promise<{ e
     if (!parsed.ok) invalid += 1;
     else if (parsed.bot.enabled) enabledBots += 1;
   }
-  const botIds = Object.keys(entries);
-  const leases = botIds.length === 0 ? [] : await redis.mget(...botIds.map((id) => keys.botLease(id)));
+  // One GET per lease: each lives in its bot's pair's slot, so on a cluster no MGET can read them all.
+  const bots = Object.values(entries).flatMap((text) => {
+    const parsed = parseDesiredBot(text);
+    return parsed.ok ? [parsed.bot] : [];
+  });
+  const leases = await Promise.all(bots.map((bot) => redis.get(keys.botLease(bot.botId, bot.pair))));
   const holders = new Set(leases.map((v) => (v === null ? undefined : leaseHolder(v))).filter((h): h is string => h !== undefined));
   return { enabledBots, holders, invalid };
 }

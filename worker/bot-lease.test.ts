@@ -23,7 +23,7 @@ describe('bot leases', () => {
       const grants = await Promise.all(Array.from({ length: 20 }, (_, i) => claimLease(t.redis, t.keys, 'race', `w${i}`, 10_000)));
       const winners = grants.filter((g) => g !== null);
       expect(winners).toHaveLength(1);
-      const holder = await readBotHolder(t.redis, t.keys, 'race');
+      const holder = await readBotHolder(t.redis, t.keys, 'race', 'BTC-USD');
       expect(holder).toEqual({ workerId: winners[0]!.token.split(':')[0], generation: winners[0]!.generation, ttlMs: expect.any(Number) });
       expect(holder!.ttlMs).toBeGreaterThan(9_000);
       expect(holder!.ttlMs).toBeLessThanOrEqual(10_000);
@@ -34,19 +34,19 @@ describe('bot leases', () => {
     it('renews only for the holder; another token neither renews nor releases it', async () => {
       await desire('own');
       const grant = (await claimLease(t.redis, t.keys, 'own', 'holder', 5_000))!;
-      const impostor = { botId: 'own', token: `other:${grant.generation}`, generation: grant.generation };
+      const impostor = { botId: 'own', pair: 'BTC-USD', token: `other:${grant.generation}`, generation: grant.generation };
       expect(await renewLease(t.redis, t.keys, impostor, 60_000)).toBe(false);
-      expect(await t.redis.pttl(t.keys.botLease('own'))).toBeLessThanOrEqual(5_000);
+      expect(await t.redis.pttl(t.keys.botLease('own', 'BTC-USD'))).toBeLessThanOrEqual(5_000);
       expect(await releaseLease(t.redis, t.keys, impostor)).toBe(false);
-      expect(await readBotHolder(t.redis, t.keys, 'own')).toMatchObject({ workerId: 'holder' });
+      expect(await readBotHolder(t.redis, t.keys, 'own', 'BTC-USD')).toMatchObject({ workerId: 'holder' });
 
       expect(await renewLease(t.redis, t.keys, grant, 60_000)).toBe(true);
-      expect(await t.redis.pttl(t.keys.botLease('own'))).toBeGreaterThan(50_000);
+      expect(await t.redis.pttl(t.keys.botLease('own', 'BTC-USD'))).toBeGreaterThan(50_000);
       expect(await releaseLease(t.redis, t.keys, grant)).toBe(true);
-      expect(await readBotHolder(t.redis, t.keys, 'own')).toBeNull();
+      expect(await readBotHolder(t.redis, t.keys, 'own', 'BTC-USD')).toBeNull();
       // Released: renewing it again must not bring it back.
       expect(await renewLease(t.redis, t.keys, grant, 60_000)).toBe(false);
-      expect(await t.redis.exists(t.keys.botLease('own'))).toBe(0);
+      expect(await t.redis.exists(t.keys.botLease('own', 'BTC-USD'))).toBe(0);
     });
 
     it('an expired lease cannot be renewed, and the next claim has a higher generation', async () => {
@@ -58,7 +58,7 @@ describe('bot leases', () => {
       expect(second.generation).toBeGreaterThan(first.generation);
       expect(second.token).toBe(`b:${second.generation}`);
       expect(await releaseLease(t.redis, t.keys, first)).toBe(false);
-      expect(await readBotHolder(t.redis, t.keys, 'gen')).toMatchObject({ workerId: 'b', generation: second.generation });
+      expect(await readBotHolder(t.redis, t.keys, 'gen', 'BTC-USD')).toMatchObject({ workerId: 'b', generation: second.generation });
       expect(await releaseLease(t.redis, t.keys, second)).toBe(true);
       const third = (await claimLease(t.redis, t.keys, 'gen', 'a', 10_000))!;
       expect(third.generation).toBe(second.generation + 1);
@@ -72,13 +72,13 @@ describe('bot leases', () => {
       expect(await claimLease(t.redis, t.keys, 'paused', 'w', 10_000)).toBeNull();
       expect(await claimLease(t.redis, t.keys, 'absent', 'w', 10_000)).toBeNull();
       expect(await claimLease(t.redis, t.keys, 'garbled', 'w', 10_000)).toBeNull();
-      expect(await t.redis.exists(t.keys.botLease('paused'), t.keys.botLease('absent'), t.keys.botLease('garbled'))).toBe(0);
+      expect(await t.redis.exists(t.keys.botLease('paused', 'BTC-USD'), t.keys.botLease('absent', 'BTC-USD'), t.keys.botLease('garbled', 'BTC-USD'))).toBe(0);
     });
 
     it('a worker id containing ":" is read back whole', async () => {
       await desire('colon');
       await claimLease(t.redis, t.keys, 'colon', 'host:1234', 10_000);
-      expect(await readBotHolder(t.redis, t.keys, 'colon')).toMatchObject({ workerId: 'host:1234', generation: 1 });
+      expect(await readBotHolder(t.redis, t.keys, 'colon', 'BTC-USD')).toMatchObject({ workerId: 'host:1234', generation: 1 });
     });
   });
 

@@ -1,9 +1,9 @@
-import { leaseToken, readBotHolder } from '../shared/contract/bots';
+import { leaseToken, parseDesiredBot, readBotHolder, type DesiredBot } from '../shared/contract/bots';
 import type { Redis } from '../shared/platform/redis';
 import type { RedisKeys } from '../shared/contract/redis-keys';
 
 /**
- * Leases on runtime bots: a worker watches a bot only while `keys.botLease(botId)` holds its fencing token
+ * Leases on runtime bots: a worker watches a bot only while `keys.botLease(botId, pair)` holds its fencing token
  * `<workerId>:<generation>`. Every operation is one Lua script, so claim, renew and release are atomic against each other
  * and against the fenced publish (`publisher.ts`).
  */
@@ -14,6 +14,8 @@ export { readBotHolder as readHolder };
 /** A lease this worker holds. */
 export interface LeaseGrant {
   readonly botId: string;
+  /** The pair the bot had when claimed: its lease keys carry this pair's hash tag. */
+  readonly pair: string;
   readonly token: string;
   readonly generation: number;
 }
@@ -35,15 +37,11 @@ export function leaseSafetyMarginMs(ttlMs: number, tickerTimeoutMs: number): num
 }
 
 /**
- * KEYS[1] lease, KEYS[2] generation counter, KEYS[3] desired-bot hash; ARGV[1] worker id, ARGV[2] TTL ms, ARGV[3] bot id.
- * Claims only a bot that is in the mirror and enabled, and that nobody holds; returns the new generation, or nil.
+ * KEYS[1] lease, KEYS[2] generation counter (one slot: both carry the pair's tag); ARGV[1] worker id, ARGV[2] TTL ms.
+ * Claims a bot that nobody holds; returns the new generation, or nil.
  */
 const CLAIM = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local entry = redis.call('HGET', KEYS[3], ARGV[3])
-if not entry then return false end
-local ok, bot = pcall(cjson.decode, entry)
-if not ok or type(bot) ~= 'table' or bot.enabled ~= true then return false end
 local generation = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. generation, 'NX', 'PX', ARGV[2])
 return generation`;
@@ -60,20 +58,40 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1`;
 
-/** Claims `botId` for `workerId` if it is enabled in the mirror and free; null when it is not. */
+/**
+ * Claims `botId` for `workerId` if it is enabled in the mirror and free; null when it is not. The mirror (a hash of its
+ * own) and the lease (in the bot's pair's slot) cannot share a script on a cluster, so the entry is read before the
+ * claim and again after it: a bot paused, removed or moved to another pair meanwhile is released at once, never polled.
+ */
 export async function claimLease(redis: Redis, keys: RedisKeys, botId: string, workerId: string, ttlMs: number): Promise<LeaseGrant | null> {
-  const generation = await redis.eval(CLAIM, 3, keys.botLease(botId), keys.botLeaseGeneration(botId), keys.desiredBots, workerId, String(ttlMs), botId);
+  const before = await readEnabled(redis, keys, botId);
+  if (!before) return null;
+  const generation = await redis.eval(CLAIM, 2, keys.botLease(botId, before.pair), keys.botLeaseGeneration(botId, before.pair), workerId, String(ttlMs));
   if (generation === null || generation === undefined) return null;
   const n = Number(generation);
-  return { botId, token: leaseToken(workerId, n), generation: n };
+  const grant: LeaseGrant = { botId, pair: before.pair, token: leaseToken(workerId, n), generation: n };
+  const after = await readEnabled(redis, keys, botId).catch(() => null);
+  if (after?.pair !== before.pair) {
+    await releaseLease(redis, keys, grant).catch(() => undefined);
+    return null;
+  }
+  return grant;
+}
+
+/** The bot's mirror entry when it is there, readable and enabled; null otherwise. */
+async function readEnabled(redis: Redis, keys: RedisKeys, botId: string): Promise<DesiredBot | null> {
+  const text = await redis.hget(keys.desiredBots, botId);
+  if (text === null) return null;
+  const parsed = parseDesiredBot(text);
+  return parsed.ok && parsed.bot.enabled && parsed.bot.botId === botId ? parsed.bot : null;
 }
 
 /** Extends the lease to `ttlMs` from now; false when the lease is no longer ours (expired, or another worker's). */
 export async function renewLease(redis: Redis, keys: RedisKeys, grant: LeaseGrant, ttlMs: number): Promise<boolean> {
-  return Number(await redis.eval(RENEW, 1, keys.botLease(grant.botId), grant.token, String(ttlMs))) === 1;
+  return Number(await redis.eval(RENEW, 1, keys.botLease(grant.botId, grant.pair), grant.token, String(ttlMs))) === 1;
 }
 
 /** Gives the lease up; false when it was not ours any more (nothing is deleted then). */
 export async function releaseLease(redis: Redis, keys: RedisKeys, grant: LeaseGrant): Promise<boolean> {
-  return Number(await redis.eval(RELEASE, 1, keys.botLease(grant.botId), grant.token)) === 1;
+  return Number(await redis.eval(RELEASE, 1, keys.botLease(grant.botId, grant.pair), grant.token)) === 1;
 }

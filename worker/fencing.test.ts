@@ -35,7 +35,7 @@ describe('a runtime bot fenced by its lease', () => {
     );
     const grant = (await claimLease(t.redis, t.keys, botId, 'me', 10_000))!;
     let valid = true;
-    const hold: BotHold = { version: 1, leaseKey: t.keys.botLease(botId), token: grant.token, generation: grant.generation, valid: () => valid };
+    const hold: BotHold = { version: 1, leaseKey: t.keys.botLease(botId, pair), token: grant.token, generation: grant.generation, valid: () => valid };
     const config = workerConfig({ PAIR: pair, BOT_ID: botId, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.1', TICKER_BASE_URL: sim.url, REDIS_URL: t.url, REDIS_KEY_PREFIX: t.prefix, TICKER_RATE_LIMIT_PER_MIN: '0', WORKER_ID: 'me', TICKER_FETCH: 'pair' });
     const worker = createWorker({ config, logger, redis, hold, flushTimeoutMs: 500 });
     return { worker, grant, expire: () => (valid = false) };
@@ -87,7 +87,7 @@ describe('a runtime bot fenced by its lease', () => {
       sim.setPrice('FENCE-USD', '101');
       await waitFor('the first alert', async () => (await readAlertStream(t.redis, t.keys, 'FENCE-USD')).length === 1);
       // Another worker takes the lease (ours expired while we were, say, stalled): our next alert must not go out.
-      await t.redis.set(t.keys.botLease('fence'), `other:${grant.generation + 1}`, 'PX', 10_000);
+      await t.redis.set(t.keys.botLease('fence', 'FENCE-USD'), `other:${grant.generation + 1}`, 'PX', 10_000);
       sim.setPrice('FENCE-USD', '103');
       await waitFor('the refused alert counted', () => worker.status().alertsDropped === 1);
       expect((await readAlertStream(t.redis, t.keys, 'FENCE-USD')).map(describeAlert)).toEqual(['up 101 vs 100']);

@@ -84,7 +84,7 @@ describe('generic workers claiming runtime bots', () => {
     await waitFor('w1 to report idle', async () => (await workerState('w1'))?.state === 'idle');
     await desire(bot('one', 'ONE-USD'));
     await waitFor('w1 to poll ONE-USD', () => agents('ONE-USD').filter((a) => a === UA('w1')).length >= 3);
-    const holder = await readBotHolder(c.t.redis, c.t.keys, 'one');
+    const holder = await readBotHolder(c.t.redis, c.t.keys, 'one', 'ONE-USD');
     expect(holder).toMatchObject({ workerId: 'w1', generation: 1 });
     expect(await workerState('w1')).toMatchObject({ state: 'holding', botId: 'one' });
     const status = await waitFor('a heartbeat', () => readBotStatus(c.t.redis, c.t.keys, 'one'));
@@ -97,7 +97,7 @@ describe('generic workers claiming runtime bots', () => {
     start('w3');
     await desire(bot('two', 'TWO-USD'));
     await waitFor('both bots polled', () => agents('TWO-USD').length >= 3 && agents('ONE-USD').length >= 3, { timeoutMs: 20_000 });
-    const [h1, h2] = await Promise.all([readBotHolder(c.t.redis, c.t.keys, 'one'), readBotHolder(c.t.redis, c.t.keys, 'two')]);
+    const [h1, h2] = await Promise.all([readBotHolder(c.t.redis, c.t.keys, 'one', 'ONE-USD'), readBotHolder(c.t.redis, c.t.keys, 'two', 'TWO-USD')]);
     expect(h1!.workerId).toBe('w1');
     expect(h2!.workerId).not.toBe('w1');
     const idle = h2!.workerId === 'w2' ? 'w3' : 'w2';
@@ -185,9 +185,9 @@ describe('live settings of a held bot', () => {
     expect(await readBotStatus(c.t.redis, c.t.keys, 'slow')).toMatchObject({ botVersion: 2, config: { intervalMs: 200 } });
   }, 40_000);
 
-  it('a pair change moves the bot to the new pair under the same lease, with a fresh reference', async () => {
+  it("a pair change moves the bot to the new pair under that pair's lease, with a fresh reference", async () => {
     c.sim.setPrice('SLOW2-USD', '7');
-    const holder = (await readBotHolder(c.t.redis, c.t.keys, 'slow'))!;
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'slow', 'SLOW-USD')).not.toBeNull();
     await desire(bot('slow', 'SLOW2-USD', { intervalMs: 200, version: 3 }));
     await waitFor('the new pair polled', async () => {
       const s = await readBotStatus(c.t.redis, c.t.keys, 'slow');
@@ -196,7 +196,9 @@ describe('live settings of a held bot', () => {
     const oldCount = requests('SLOW-USD').length;
     await waitFor('three polls of the new pair', () => requests('SLOW2-USD').length >= 3);
     expect(requests('SLOW-USD')).toHaveLength(oldCount);
-    expect(await readBotHolder(c.t.redis, c.t.keys, 'slow')).toMatchObject({ workerId: holder.workerId, generation: holder.generation });
+    // The old pair's lease was released; the new pair's was claimed afresh.
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'slow', 'SLOW-USD')).toBeNull();
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'slow', 'SLOW2-USD')).toMatchObject({ generation: 1 });
   }, 20_000);
 });
 
@@ -217,11 +219,11 @@ describe('pausing and deleting a held bot', () => {
     const stoppedCount = requests('PA-USD').length;
     const last = requests('PA-USD').at(-1)!;
     expect(last.at - pausedAt).toBeLessThanOrEqual(interval + 1000);
-    expect(await readBotHolder(c.t.redis, c.t.keys, 'pa')).toBeNull();
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'pa', 'PA-USD')).toBeNull();
     // The same worker takes the other bot; by its third poll a paused bot would have been polled again.
     await waitFor('pb polled by pw', () => agents('PB-USD').filter((a) => a === UA('pw')).length >= 3);
     expect(requests('PA-USD')).toHaveLength(stoppedCount);
-    expect(await readBotHolder(c.t.redis, c.t.keys, 'pa')).toBeNull();
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'pa', 'PA-USD')).toBeNull();
     expect(await workerState('pw')).toMatchObject({ state: 'holding', botId: 'pb' });
   }, 30_000);
 
@@ -231,14 +233,14 @@ describe('pausing and deleting a held bot', () => {
     await waitFor('pw idle', async () => (await workerState('pw'))?.state === 'idle');
     expect((await readBotStatus(c.t.redis, c.t.keys, 'pb'))?.status).toBe('stopped');
     expect(requests('PB-USD').at(-1)!.at - deletedAt).toBeLessThanOrEqual(interval + 1000);
-    expect(await readBotHolder(c.t.redis, c.t.keys, 'pb')).toBeNull();
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'pb', 'PB-USD')).toBeNull();
     const count = requests('PB-USD').length;
     // Resuming the first bot: the idle worker claims it, and by its third poll the deleted one would have shown up.
     const resumedFrom = requests('PA-USD').length;
     await desire(bot('pa', 'PA-USD', { intervalMs: interval, version: 3 }));
     await waitFor('pa polled again', () => requests('PA-USD').length >= resumedFrom + 3);
     expect(requests('PB-USD')).toHaveLength(count);
-    expect(await readBotHolder(c.t.redis, c.t.keys, 'pa')).toMatchObject({ workerId: 'pw', generation: 2 });
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'pa', 'PA-USD')).toMatchObject({ workerId: 'pw', generation: 2 });
   }, 30_000);
 });
 
@@ -256,7 +258,7 @@ describe('failover when the holder is killed', () => {
     await waitFor('fa to poll', () => agents(pair).filter((u) => u === UA('fa')).length >= 4, { timeoutMs: 20_000 });
     const b = start('fb');
     await b.waitForOutput('generic worker started');
-    const before = (await readBotHolder(c.t.redis, c.t.keys, 'fail'))!;
+    const before = (await readBotHolder(c.t.redis, c.t.keys, 'fail', pair))!;
     expect(before.workerId).toBe('fa');
 
     const killedAt = Date.now();
@@ -265,13 +267,13 @@ describe('failover when the holder is killed', () => {
     const failoverMs = first.at - killedAt;
     expect(failoverMs).toBeLessThanOrEqual(Math.max(3 * interval, 15_000));
     await waitFor('fb to poll a few times', () => agents(pair).filter((u) => u === UA('fb')).length >= 4);
-    const after = (await readBotHolder(c.t.redis, c.t.keys, 'fail'))!;
+    const after = (await readBotHolder(c.t.redis, c.t.keys, 'fail', pair))!;
     expect(after).toMatchObject({ workerId: 'fb' });
     expect(after.generation).toBeGreaterThan(before.generation);
     expect(runs(agents(pair))).toEqual([UA('fa'), UA('fb')]);
 
     expect(await b.stop('SIGTERM')).toBe(0);
-    expect(await readBotHolder(c.t.redis, c.t.keys, 'fail')).toBeNull();
+    expect(await readBotHolder(c.t.redis, c.t.keys, 'fail', pair)).toBeNull();
     expect((await readBotStatus(c.t.redis, c.t.keys, 'fail'))?.status).toBe('stopped');
 
     const alerts = await readAlertStream(c.t.redis, c.t.keys, pair);

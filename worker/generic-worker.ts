@@ -101,7 +101,7 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
       keys,
       hold: {
         version: bot.version,
-        leaseKey: keys.botLease(grant.botId),
+        leaseKey: keys.botLease(grant.botId, grant.pair),
         token: grant.token,
         generation: grant.generation,
         valid: () => now() < deadlineOf(entry as Held),
@@ -121,10 +121,9 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
       if (parsed.ok && parsed.bot.enabled && parsed.bot.botId === field) enabled.push(parsed.bot);
     }
     if (enabled.length === 0) return;
-    const pipeline = redis.pipeline();
-    for (const bot of enabled) pipeline.exists(keys.botLease(bot.botId));
-    const held_ = (await withTimeout(pipeline.exec(), commandTimeoutMs, 'Redis (check the leases)')) ?? [];
-    const free = enabled.filter((_, i) => Number(held_[i]?.[1]) === 0);
+    // One EXISTS per lease (they live in their pairs' slots, so on a cluster no single command can check them all).
+    const leases = await withTimeout(Promise.all(enabled.map((bot) => redis.exists(keys.botLease(bot.botId, bot.pair)))), commandTimeoutMs, 'Redis (check the leases)');
+    const free = enabled.filter((_, i) => leases[i] === 0);
     if (free.length === 0) return;
     const offset = Math.floor(Math.random() * free.length);
     for (let i = 0; i < free.length && active; i++) {
@@ -191,13 +190,10 @@ export function createGenericWorker(deps: GenericWorkerDeps): GenericWorker {
     if (!bot.enabled) return giveUp('the bot was paused');
     if (bot.version === h.bot.version) return;
     if (bot.pair !== h.bot.pair) {
-      // A new pair is a new ticker, channel and stream: the bot restarts under the same lease, with a fresh reference.
-      await h.runner.stop();
-      held = startBot(h.grant, bot, h.renewedAt);
-      // Redis holds the lease for the old TTL until the next renew: the deadline never reaches past it.
-      held.ttlMs = Math.min(held.ttlMs, h.ttlMs);
-      log.info({ botId: bot.botId, pair: bot.pair, version: bot.version }, 'runtime bot restarted for its new pair');
-      return;
+      // A new pair is a new ticker, channel and stream, and the lease lives in the pair's slot (the fenced publish checks
+      // it beside the stream): the bot is released here and claimed afresh under the new pair's lease, by whichever
+      // worker claims first, with a fresh reference.
+      return giveUp(`the bot moved to ${bot.pair}: claimed again under that pair's lease`);
     }
     h.wantTtlMs = ttlFor(bot.intervalMs);
     h.ttlMs = Math.min(h.ttlMs, h.wantTtlMs);

@@ -52,7 +52,7 @@ describe('a holder partitioned from Redis', () => {
 
     proxy.down('blackhole');
     // No renew reaches Redis from now on: the lease expires at this moment at the latest.
-    const expiresAt = Date.now() + (await t.redis.pttl(t.keys.botLease('part')));
+    const expiresAt = Date.now() + (await t.redis.pttl(t.keys.botLease('part', pair)));
     const first = await waitFor('the spare to poll', () => requests().find((e) => e.userAgent === 'tickwatch-worker/spare'), { timeoutMs: 20_000 });
     const holderRequests = requests().filter((e) => e.userAgent === 'tickwatch-worker/cut');
     expect(holderRequests.at(-1)!.at).toBeLessThan(expiresAt);
@@ -60,7 +60,7 @@ describe('a holder partitioned from Redis', () => {
     await waitFor('the spare to poll a few times', () => requests().filter((e) => e.userAgent === 'tickwatch-worker/spare').length >= 4);
     const agents = requests().map((e) => e.userAgent);
     expect(agents.filter((a, i) => i === 0 || agents[i - 1] !== a)).toEqual(['tickwatch-worker/cut', 'tickwatch-worker/spare']);
-    expect(await readBotHolder(t.redis, t.keys, 'part')).toMatchObject({ workerId: 'spare' });
+    expect(await readBotHolder(t.redis, t.keys, 'part', pair)).toMatchObject({ workerId: 'spare' });
     await holder.waitForOutput('lost the lease of the runtime bot: stopped watching it', 15_000);
 
     const alerts = await readAlertStream(t.redis, t.keys, pair);

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   const { base, pinned } = startup;
   const logger = createLogger({ name: 'worker', level: base.logLevel });
   const lifecycle = createLifecycle(logger);
-  const redis = createRedis(base.redisUrl, logger, { name: 'worker', failFast: true });
+  const target = { url: base.redisUrl, clusterNodes: base.redisClusterNodes };
+  const redis = createRedis(target, logger, { name: 'worker', failFast: true });
   lifecycle.add('redis', () => closeRedis(redis));
   // Long enough for the request in flight (up to its timeout), the bounded alert flush (5 s) and closing Redis.
   exitOnSignals(lifecycle, logger, base.tickerTimeoutMs + 10_000);
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     await worker.start();
     return;
   }
-  const subscriber = createRedis(base.redisUrl, logger, { name: 'worker-nudges' });
+  const subscriber = createRedis(target, logger, { name: 'worker-nudges' });
   lifecycle.add('redis (nudges)', () => closeRedis(subscriber));
   const generic = createGenericWorker({ base, logger, redis, subscriber, keys: createRedisKeys(base.redisKeyPrefix) });
   lifecycle.add('generic worker', () => generic.stop());

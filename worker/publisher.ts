@@ -76,10 +76,29 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[4])
 return 1`;
 
-/** Cluster: XADD only while KEYS[1] (the lease, in the pair's slot) holds ARGV[1]; 1 when added, 0 when refused. */
-const FENCED_XADD = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+/**
+ * Cluster: the XADD alone (KEYS all in the pair's slot: KEYS[1] the lease or the stream, KEYS[2] the stream, KEYS[3]
+ * the bot's rule state). Fenced when ARGV[4] = '1' (KEYS[1] must hold ARGV[1], else 0); guarded like GUARDED_PUBLISH
+ * when ARGV[5] = '1' (else 2 or 3), recording alert id ARGV[10] in the rule state: a retry after a short WAIT finds its
+ * own alert there and answers 1 without adding it or counting it again (the stream and the state share a primary, so
+ * a failover keeps or loses both).
+ */
+const CLUSTER_XADD = `
+if ARGV[4] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[5] == '1' then
+  if redis.call('HGET', KEYS[3], 'lastId') == ARGV[10] then return 1 end
+  local max = tonumber(ARGV[6])
+  if max > 0 and tonumber(redis.call('HGET', KEYS[3], 'published') or '0') >= max then return 2 end
+  local at = tonumber(ARGV[9])
+  local cooldown = tonumber(ARGV[7])
+  local last = redis.call('HGET', KEYS[3], ARGV[8])
+  if cooldown > 0 and last and at < tonumber(last) + cooldown then return 3 end
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
+if ARGV[5] == '1' then
+  redis.call('HINCRBY', KEYS[3], 'published', 1)
+  redis.call('HSET', KEYS[3], ARGV[8], ARGV[9], 'lastId', ARGV[10])
+end
 return 1`;
 
 /**
@@ -155,15 +174,25 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
   /** Cluster: the XADD on the stream's primary, then WAIT on that same connection (one pipeline, one round trip). */
   const sendToCluster = async (alert: AlertMessage, json: string): Promise<void> => {
     const stream = keys.alertStream(alert.pair);
+    const fence = deps.fence;
+    const { maxAlerts, cooldownMs } = alert.config;
+    const guarded = maxAlerts !== undefined || cooldownMs !== undefined;
     const pipeline = redis.pipeline();
-    if (deps.fence) pipeline.eval(FENCED_XADD, 2, deps.fence.leaseKey, stream, deps.fence.token, json, String(deps.streamMaxLen));
-    else pipeline.xadd(stream, 'MAXLEN', '~', String(deps.streamMaxLen), '*', 'alert', json);
+    if (fence || guarded) {
+      pipeline.eval(CLUSTER_XADD, 3, fence?.leaseKey ?? stream, stream, keys.ruleState(alert.pair, alert.botId),
+        fence?.token ?? '', json, String(deps.streamMaxLen), fence ? '1' : '0', guarded ? '1' : '0', String(maxAlerts ?? 0), String(cooldownMs ?? 0),
+        alert.direction === 'up' ? 'lastUp' : 'lastDown', String(Date.parse(alert.observedAt)), alert.id);
+    } else {
+      pipeline.xadd(stream, 'MAXLEN', '~', String(deps.streamMaxLen), '*', 'alert', json);
+    }
     if (waitReplicas > 0) pipeline.call('WAIT', String(waitReplicas), String(waitMs));
     const [results] = await Promise.all([pipeline.exec(), redis.sadd(keys.pairsSet, alert.pair)]);
     if (!results) throw new Error('pipeline was discarded');
     const [[addErr, added], waited] = results as [[Error | null, unknown], [Error | null, unknown]?];
     if (addErr) throw addErr;
-    if (deps.fence && Number(added) !== 1) throw new LeaseLostError(`the bot's lease no longer holds ${deps.fence.token}`);
+    if (fence && Number(added) === 0) throw new LeaseLostError(`the bot's lease no longer holds ${fence.token}`);
+    if (Number(added) === 2) throw new RuleRefusedError('exhausted');
+    if (Number(added) === 3) throw new RuleRefusedError('cooldown');
     if (waited) {
       const [waitErr, acked] = waited;
       if (waitErr) throw waitErr;
@@ -190,8 +219,8 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
   const sendOne = async (alert: AlertMessage): Promise<void> => {
     const json = serializeAlert(alert);
     const { maxAlerts, cooldownMs } = alert.config;
-    if ((maxAlerts !== undefined || cooldownMs !== undefined) && !redis.isCluster) return sendGuarded(alert, json, maxAlerts ?? 0, cooldownMs ?? 0);
     if (redis.isCluster) return sendToCluster(alert, json);
+    if (maxAlerts !== undefined || cooldownMs !== undefined) return sendGuarded(alert, json, maxAlerts ?? 0, cooldownMs ?? 0);
     if (deps.fence) {
       const { leaseKey, token } = deps.fence;
       const done = await redis.eval(FENCED_PUBLISH, 4, leaseKey, keys.alertChannel(alert.pair), keys.alertStream(alert.pair), keys.pairsSet, token, json, String(deps.streamMaxLen), alert.pair);

@@ -1,6 +1,6 @@
 import type { Logger } from '../../shared/platform/logger';
 import type { Redis } from '../../shared/platform/redis';
-import { closeRedis } from '../../shared/platform/redis';
+import { closeRedis, duplicateRedis, subscribeSharded } from '../../shared/platform/redis';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import { describeError } from '../../shared/platform/errors';
 import { parseAlertBatch, type AlertMessage } from '../../shared/contract/alert';
@@ -22,7 +22,7 @@ export interface LiveFeedListener {
 
 /**
  * One Redis subscription per server, fanned out to every browser connected to `/events`.
- * A subscriber connection cannot run other commands, so it is a dedicated `duplicate()` of the regular connection,
+ * A subscriber connection cannot run other commands, so it is a dedicated duplicate of the regular connection (SSUBSCRIBE on a cluster),
  * opened on the first listener (an API that nobody watches live never holds one) and closed by `close()`.
  */
 export interface LiveFeed {
@@ -51,11 +51,11 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
 
   const start = (): Promise<void> => {
     if (subscribed) return subscribed;
-    const sub = deps.redis.duplicate({ connectionName: 'tickwatch-dashboard-sub' });
+    const sub = duplicateRedis(deps.redis, 'dashboard-sub', { subscriber: true });
     subscriber = sub;
     // ioredis re-subscribes by itself after a reconnect (autoResubscribe); errors are logged, never thrown.
     let down = false;
-    sub.on('error', (err) => {
+    sub.on('error', (err: unknown) => {
       if (!down) log.warn({ err: describeError(err) }, 'live feed subscriber lost Redis; reconnecting');
       down = true;
     });
@@ -70,7 +70,7 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
       log.info('live feed subscriber reconnected');
       for (const listener of listeners) listener.resync();
     });
-    sub.on('message', (from: string, message: string) => {
+    const onMessage = (from: string, message: string) => {
       if (from !== channel) return;
       // A committed batch's new alerts (a JSON array; a single alert object is accepted too).
       const { alerts, errors } = parseAlertBatch(message);
@@ -86,8 +86,10 @@ export function createLiveFeed(deps: LiveFeedDeps): LiveFeed {
           }
         }
       }
-    });
-    const attempt = sub.subscribe(channel).then(() => {
+    };
+    sub.on('message', onMessage);
+    sub.on('smessage', onMessage);
+    const attempt = subscribeSharded(sub, [channel]).then(() => {
       log.debug({ channel }, 'live feed subscribed');
     });
     subscribed = attempt;

@@ -2,7 +2,7 @@ import { serializeAlertBatch, type AlertMessage } from '../../shared/contract/al
 import type { Knex } from '../../shared/platform/db';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
-import type { Redis } from '../../shared/platform/redis';
+import { publishSharded, type Redis } from '../../shared/platform/redis';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type { AlertRepository } from './alert-repository';
 import type { MasterMetrics } from '../metrics';
@@ -108,7 +108,7 @@ export function createAlertStore(deps: AlertStoreDeps): AlertStore {
     for (const [pair, n] of perPair) deps.metrics.alertsIngested.inc({ pair }, n);
     try {
       // The whole batch in one message: a PUBLISH per alert cost a sixth of the master's ingest CPU.
-      await deps.redis.publish(deps.keys.storedAlertsChannel, serializeAlertBatch(inserted));
+      await publishSharded(deps.redis, deps.keys.storedAlertsChannel, serializeAlertBatch(inserted));
     } catch (err) {
       // The rows are committed; only the dashboard's live feed misses them (it reloads from the API).
       log.warn({ err: describeError(err), count: inserted.length }, 'could not announce stored alerts');

@@ -1,4 +1,5 @@
 import type { Logger } from '../../shared/platform/logger';
+import { describeError } from '../../shared/platform/errors';
 import type { Redis } from '../../shared/platform/redis';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type { MasterMetrics } from '../metrics';
@@ -34,13 +35,23 @@ export function createDeadLetters(deps: { redis: Redis; keys: RedisKeys; logger:
   return {
     async add(entry, ack) {
       const payload = entry.payload.length > MAX_PAYLOAD ? `${entry.payload.slice(0, MAX_PAYLOAD)}…(truncated)` : entry.payload;
-      const multi = deps.redis
-        .multi()
-        .xadd(deps.keys.deadLetterStream, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', 'reason', entry.reason, 'source', entry.source, 'stream', entry.stream, 'entryId', entry.entryId, 'payload', payload, 'at', new Date().toISOString());
-      if (ack && entry.entryId) multi.xack(entry.stream, ack.group, entry.entryId);
-      const result = await multi.exec();
-      const failed = result?.find(([err]) => err);
-      if (!result || failed) throw new Error(`dead-lettering failed: ${String(failed?.[0] ?? 'MULTI aborted')}`);
+      const fields = ['reason', entry.reason, 'source', entry.source, 'stream', entry.stream, 'entryId', entry.entryId, 'payload', payload, 'at', new Date().toISOString()];
+      if (deps.redis.isCluster) {
+        // The dead-letter stream and the pair's stream are in different slots: added first, acknowledged after, so a
+        // crash in between dead-letters the entry twice rather than losing it.
+        try {
+          await deps.redis.xadd(deps.keys.deadLetterStream, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', ...fields);
+          if (ack && entry.entryId) await deps.redis.xack(entry.stream, ack.group, entry.entryId);
+        } catch (err) {
+          throw new Error(`dead-lettering failed: ${describeError(err)}`, { cause: err });
+        }
+      } else {
+        const multi = deps.redis.multi().xadd(deps.keys.deadLetterStream, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', ...fields);
+        if (ack && entry.entryId) multi.xack(entry.stream, ack.group, entry.entryId);
+        const result = await multi.exec();
+        const failed = result?.find(([err]) => err);
+        if (!result || failed) throw new Error(`dead-lettering failed: ${String(failed?.[0] ?? 'MULTI aborted')}`);
+      }
       deps.metrics.deadLettered.inc({ source: entry.source });
       log.warn({ reason: entry.reason, source: entry.source, stream: entry.stream, entryId: entry.entryId, payload: payload.slice(0, 300) }, 'message dead-lettered');
     },

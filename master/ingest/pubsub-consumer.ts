@@ -1,7 +1,8 @@
-import { parseAlertMessage, type AlertMessage } from '../../shared/contract/alert';
+import { PAIR_RE, parseAlertMessage, type AlertMessage } from '../../shared/contract/alert';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
-import type { Redis } from '../../shared/platform/redis';
+import { closeRedis, duplicateRedis, subscribeSharded, type Redis } from '../../shared/platform/redis';
+import { createLoop, type Loop } from '../../shared/platform/loop';
 import type { RedisKeys } from '../../shared/contract/redis-keys';
 import type { AlertStore } from './alert-store';
 import { backoffDelay, createSleeper } from '../../shared/platform/retry';
@@ -19,6 +20,8 @@ export interface PubSubConsumerDeps {
   readonly batchMax: number;
   /** Alerts held in memory while Postgres is down; beyond it the oldest are dropped (and logged). @defaultValue 100000 */
   readonly bufferMax?: number;
+  /** On a cluster with `*` (no patterns for sharded channels): how often the pairs set is re-read for new channels. @defaultValue 3000 */
+  readonly pairsRefreshMs?: number;
 }
 
 export interface PubSubConsumer {
@@ -31,6 +34,8 @@ export interface PubSubConsumer {
 /**
  * The original design: SUBSCRIBE to `alerts:<PAIR>` (or PSUBSCRIBE `alerts:*`). At-most-once: a message published while
  * this connection is down is never seen. ioredis re-subscribes by itself after a reconnect (`autoResubscribe`).
+ * On a Redis Cluster the channels are sharded (SSUBSCRIBE, one per pair): sharded channels have no patterns, so `*`
+ * subscribes to every member of the pairs set and re-reads it every `pairsRefreshMs`.
  * Messages are stored as they come: the first one at once, those arriving during a commit in the next batch.
  */
 export function createPubSubConsumer(deps: PubSubConsumerDeps): PubSubConsumer {
@@ -43,6 +48,8 @@ export function createPubSubConsumer(deps: PubSubConsumerDeps): PubSubConsumer {
   let flushing: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
   let dropped = 0;
+  let pairsLoop: Loop | undefined;
+  const subscribedPairs = new Set<string>();
 
   function onMessage(channel: string, message: string): void {
     const parsed = parseAlertMessage(message);
@@ -92,28 +99,50 @@ export function createPubSubConsumer(deps: PubSubConsumerDeps): PubSubConsumer {
   return {
     async start() {
       active = true;
-      sub = deps.redis.duplicate({ connectionName: `${deps.redis.options.connectionName ?? 'tickwatch'}-pubsub` });
+      const conn = duplicateRedis(deps.redis, 'pubsub', { subscriber: true });
+      sub = conn;
       let down = false;
-      sub.on('error', (err) => {
+      conn.on('error', (err: unknown) => {
         if (!down) log.warn({ err: describeError(err) }, 'subscriber connection to redis lost; alerts published meanwhile are missed');
         down = true;
       });
-      sub.on('ready', () => {
+      conn.on('ready', () => {
         if (down) log.info('subscriber connection to redis back; re-subscribed');
         down = false;
       });
-      sub.on('message', (channel: string, message: string) => onMessage(channel, message));
-      sub.on('pmessage', (_pattern: string, channel: string, message: string) => onMessage(channel, message));
-      if (deps.pairs === '*') await sub.psubscribe(deps.keys.alertChannelPattern);
-      else await sub.subscribe(...deps.pairs.map((p) => deps.keys.alertChannel(p)));
+      conn.on('message', (channel: string, message: string) => onMessage(channel, message));
+      conn.on('smessage', (channel: string, message: string) => onMessage(channel, message));
+      conn.on('pmessage', (_pattern: string, channel: string, message: string) => onMessage(channel, message));
+      const subscribePairs = async (pairs: readonly string[]) => {
+        const fresh = pairs.filter((p) => !subscribedPairs.has(p));
+        await subscribeSharded(conn, fresh.map((p) => deps.keys.alertChannel(p)));
+        for (const p of fresh) subscribedPairs.add(p);
+      };
+      if (deps.pairs !== '*') await subscribePairs(deps.pairs);
+      else if (!conn.isCluster) await conn.psubscribe(deps.keys.alertChannelPattern);
+      else {
+        const readPairs = async () => subscribePairs((await deps.redis.smembers(deps.keys.pairsSet)).filter((p) => PAIR_RE.test(p)));
+        await readPairs();
+        pairsLoop = createLoop({
+          round: async () => {
+            await readPairs();
+            return deps.pairsRefreshMs ?? 3000;
+          },
+          onError: (err, failures) => {
+            if (failures === 1) log.warn({ err: describeError(err) }, 'cannot re-read the pairs set; new pairs are subscribed once it answers');
+          },
+        });
+        pairsLoop.start();
+      }
       log.info({ pairs: deps.pairs }, 'subscribed to alert channels (at-most-once delivery)');
     },
     stop() {
       stopping ??= (async () => {
         const conn = sub;
         sub = undefined;
+        await pairsLoop?.stop();
         // Stop receiving first, then finish what was received.
-        if (conn) await conn.quit().catch(() => conn.disconnect());
+        await closeRedis(conn);
         active = false;
         sleeper.wakeAll();
         await flushing;

@@ -1,7 +1,7 @@
 import { PAIR_RE, parseAlertMessage, type AlertMessage } from '../../shared/contract/alert';
 import { describeError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
-import type { Redis } from '../../shared/platform/redis';
+import { duplicateRedis, type Redis } from '../../shared/platform/redis';
 import { ALERT_CONSUMER_GROUP, type RedisKeys } from '../../shared/contract/redis-keys';
 import type { AlertStore } from './alert-store';
 import { backoffDelay, createSleeper } from '../../shared/platform/retry';
@@ -30,6 +30,8 @@ export interface StreamConsumerDeps {
   readonly pairsRefreshMs?: number;
   /** How often the stream lag gauge is refreshed. @defaultValue 5000 */
   readonly lagRefreshMs?: number;
+  /** On a cluster, the pause after a read of every stream found nothing (no blocking read there). @defaultValue 100 */
+  readonly clusterPollMs?: number;
   /**
    * Batches committed concurrently (each in its own transaction, acknowledged after its own commit). 2 lets the next read
    * and parse overlap a commit; 1 is strictly serial. @defaultValue 2
@@ -59,6 +61,13 @@ const STALE_CONSUMER_MS = 24 * 3600_000;
  * Consumes the per-pair alert streams with the `tickwatch-master` consumer group: several masters share the entries,
  * each entry is acknowledged only after its row (and its outbox rows) are committed, entries left pending by a dead
  * consumer are reclaimed after `claimIdleMs`, and entries that keep failing or break the contract are dead-lettered.
+ *
+ * On a Redis Cluster each stream lives in its pair's slot and no command may name two slots: every XREADGROUP and XACK
+ * names one stream. A blocking read would hold its node's connection for the whole block, so the consumer reads every
+ * stream without BLOCK (concurrently, each on its own node) and pauses `clusterPollMs` when none had anything.
+ *
+ * Streams of an older version (`stream:alerts:<PAIR>`, before hash tags) are consumed as well for as long as they
+ * exist, so no alert written before an upgrade is left behind.
  */
 export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   const group = ALERT_CONSUMER_GROUP;
@@ -69,6 +78,8 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   const claimEveryMs = Math.max(500, Math.min(deps.claimIdleMs / 2, 10_000));
   const sleeper = createSleeper();
   const commitsInFlight = deps.commitsInFlight ?? 2;
+  const cluster = deps.redis.isCluster;
+  const clusterPollMs = deps.clusterPollMs ?? 100;
 
   /** stream key -> pair, for every stream whose group exists. */
   const streams = new Map<string, string>();
@@ -87,16 +98,48 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
 
   async function ensureGroup(pair: string): Promise<void> {
     const stream = deps.keys.alertStream(pair);
-    if (streams.has(stream)) return;
+    if (!streams.has(stream)) {
+      await createGroup(pair, stream, true);
+      streams.set(stream, pair);
+      historyDrained = false;
+    }
+    // The pre-tag stream of this pair, if workers of an older version wrote one: drained like the others.
+    const legacy = deps.keys.legacyAlertStream(pair);
+    if (legacy !== stream && !streams.has(legacy) && (await deps.redis.exists(legacy)) === 1) {
+      await createGroup(pair, legacy, false);
+      streams.set(legacy, pair);
+      historyDrained = false;
+      log.info({ pair, stream: legacy }, 'draining an alert stream of the older name (before hash tags) as well');
+    }
+  }
+
+  async function createGroup(pair: string, stream: string, mkstream: boolean): Promise<void> {
     try {
       // From id 0: a master that was down (or a group created after workers started) catches up on everything kept.
-      await deps.redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      if (mkstream) await deps.redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      else await deps.redis.xgroup('CREATE', stream, group, '0');
       log.info({ pair, stream }, 'consumer group created');
     } catch (err) {
       if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
     }
-    streams.set(stream, pair);
-    historyDrained = false;
+  }
+
+  /**
+   * XREADGROUP over `streams`: one call for all of them on a single Redis, one call per stream (concurrently) on a
+   * cluster, where the streams live in different slots.
+   */
+  async function readGroup(conn: Redis, streamKeys: readonly string[], id: '0' | '>', block?: number): Promise<Entry[]> {
+    if (!cluster) {
+      const ids = streamKeys.map(() => id);
+      const reply = (
+        block === undefined
+          ? await conn.xreadgroup('GROUP', group, deps.consumerName, 'COUNT', deps.batchMax, 'STREAMS', ...streamKeys, ...ids)
+          : await conn.xreadgroup('GROUP', group, deps.consumerName, 'COUNT', deps.batchMax, 'BLOCK', block, 'STREAMS', ...streamKeys, ...ids)
+      ) as ReadReply;
+      return flatten(reply);
+    }
+    const replies = await Promise.all(streamKeys.map((key) => conn.xreadgroup('GROUP', group, deps.consumerName, 'COUNT', deps.batchMax, 'STREAMS', key, id) as Promise<ReadReply>));
+    return replies.flatMap(flatten);
   }
 
   async function refreshPairs(): Promise<void> {
@@ -126,6 +169,10 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
 
   async function ack(byStream: Map<string, string[]>): Promise<void> {
     if (byStream.size === 0) return;
+    if (cluster) {
+      await Promise.all([...byStream].map(([stream, ids]) => deps.redis.xack(stream, group, ...ids)));
+      return;
+    }
     const pipeline = deps.redis.pipeline();
     for (const [stream, ids] of byStream) pipeline.xack(stream, group, ...ids);
     const results = await pipeline.exec();
@@ -155,11 +202,12 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   }
 
   async function touch(entries: readonly Entry[]): Promise<void> {
-    const pipeline = deps.redis.pipeline();
-    for (const stream of new Set(entries.map((e) => e.stream))) {
-      pipeline.xclaim(stream, group, deps.consumerName, 0, ...entries.filter((e) => e.stream === stream).map((e) => e.id), 'JUSTID');
-    }
-    await pipeline.exec();
+    // One XCLAIM per stream, concurrently: on a cluster the streams are on different nodes.
+    await Promise.all(
+      [...new Set(entries.map((e) => e.stream))].map((stream) =>
+        deps.redis.call('XCLAIM', stream, group, deps.consumerName, '0', ...entries.filter((e) => e.stream === stream).map((e) => e.id), 'JUSTID'),
+      ),
+    );
   }
 
   /** Parses, dead-letters, stores and acknowledges a set of entries. `redelivered` entries get their delivery count checked. */
@@ -261,8 +309,7 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
     for (;;) {
       const keys = [...streams.keys()];
       if (keys.length === 0 || !loop.active) break;
-      const reply = (await deps.redis.xreadgroup('GROUP', group, deps.consumerName, 'COUNT', deps.batchMax, 'STREAMS', ...keys, ...keys.map(() => '0'))) as ReadReply;
-      const entries = flatten(reply);
+      const entries = await readGroup(deps.redis, keys, '0');
       if (entries.length === 0) break;
       log.info({ count: entries.length }, 'retrying entries this consumer read earlier but never acknowledged');
       await processEntries(entries, true);
@@ -307,14 +354,20 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
     const keys = [...streams.keys()];
     const now = Date.now();
     const wait = Math.max(1, Math.min(blockMs, nextClaim - now, (deps.pairs === '*' ? nextPairsRefresh : Infinity) - now));
+    if (cluster) {
+      const entries = await readGroup(blocking!, keys, '>');
+      if (entries.length === 0) await sleeper.sleep(Math.min(wait, clusterPollMs));
+      else await processEntries(entries, false);
+      return;
+    }
     blocked = true;
-    let reply: ReadReply;
+    let entries: Entry[];
     try {
-      reply = (await blocking!.xreadgroup('GROUP', group, deps.consumerName, 'COUNT', deps.batchMax, 'BLOCK', wait, 'STREAMS', ...keys, ...keys.map(() => '>'))) as ReadReply;
+      entries = await readGroup(blocking!, keys, '>', wait);
     } finally {
       blocked = false;
     }
-    await processEntries(flatten(reply), false);
+    await processEntries(entries, false);
   }
 
   /** One round: refresh the streams, re-read our own pending entries, reclaim idle ones, then one blocking read. */
@@ -389,16 +442,19 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
   return {
     start() {
       if (loop.active) return;
-      blocking = deps.redis.duplicate({ connectionName: `${deps.redis.options.connectionName ?? 'tickwatch'}-ingest` });
+      const conn = duplicateRedis(deps.redis, 'ingest');
+      blocking = conn;
       let down = false;
-      blocking.on('error', (err) => {
+      conn.on('error', (err: unknown) => {
         if (!down) log.warn({ err: describeError(err) }, 'ingest connection to redis lost; reconnecting');
         down = true;
       });
-      blocking.on('ready', () => {
+      conn.on('ready', () => {
         if (down) log.info('ingest connection to redis back');
         down = false;
-        blocking!.client('ID').then(
+        // Only a single Redis blocks (and is unblocked by id at stop); a cluster connection has no one client id.
+        if (conn.isCluster) return;
+        conn.client('ID').then(
           (id) => (blockingId = Number(id)),
           () => (blockingId = undefined),
         );

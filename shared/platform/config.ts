@@ -146,6 +146,24 @@ export function urlVar(protocols: readonly string[]): z.ZodType<string, string> 
     }, allowed);
 }
 
+/** A comma-separated list of `host:port` (host a name, IPv4 or [IPv6]; port 1-65535), at least one. */
+export function hostPortListVar(): z.ZodType<string[], string> {
+  const allowed = 'a comma-separated list of host:port (e.g. redis-1:6379,redis-2:6379)';
+  return z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine(
+      (items) =>
+        items.length > 0 &&
+        items.every((i) => {
+          const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(i);
+          return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65_535;
+        }),
+      allowed,
+    )
+    .transform((items) => [...new Set(items)]);
+}
+
 /** Positive decimal percent kept as an exact string (e.g. "0.01"), bounded to (0, max]. */
 export function percentVar(max: number): z.ZodType<string, string> {
   const allowed = `a plain decimal percent greater than 0 and at most ${max} (e.g. 0.01 means 0.01 %)`;
@@ -176,6 +194,11 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** Variables every service reads. */
 export const COMMON_VARIABLES = {
   REDIS_URL: { schema: urlVar(['redis:', 'rediss:']), default: 'redis://127.0.0.1:6379', secret: false, doc: 'Redis connection URL' },
+  REDIS_CLUSTER_NODES: {
+    schema: hostPortListVar(),
+    optional: true,
+    doc: 'Redis Cluster seed nodes (host:port,...): set, every connection is to the cluster (REDIS_URL then gives only the username and password); unset, REDIS_URL is one Redis',
+  },
   REDIS_KEY_PREFIX: {
     schema: stringVar(/^[A-Za-z0-9:_.-]{0,64}$/, 'up to 64 characters: letters, digits, ":", "_", ".", "-"'),
     default: '',

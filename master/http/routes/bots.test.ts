@@ -202,7 +202,7 @@ describe('GET /bots and /bots/{bot_id}', () => {
   it('lists every bot and shows one with its holder and heartbeat', async () => {
     const list = (await app.inject({ url: '/bots', headers: as(ANALYST) })).json() as { bots: { bot_id: string }[] };
     expect(list.bots.map((b) => b.bot_id)).toEqual(['BTC-USD', 'eth-fast']);
-    await tr.redis.set(tr.keys.botLease('eth-fast'), 'worker-7:3', 'PX', 10_000);
+    await tr.redis.set(tr.keys.botLease('eth-fast', 'ETH-USD'), 'worker-7:3', 'PX', 10_000);
     const one = (await app.inject({ url: '/bots/eth-fast', headers: as(ANALYST) })).json();
     expect(one.holder).toMatchObject({ worker_id: 'worker-7', generation: 3 });
     expect(one.holder.ttl_ms).toBeGreaterThan(0);

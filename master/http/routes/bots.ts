@@ -5,6 +5,8 @@ import { readBotHolder } from '../../../shared/contract/bots';
 import { readBotStatus } from '../../../shared/contract/fleet-status';
 import { BadRequestError } from '../../../shared/read-model/bad-request';
 import { parseBotPatch, parseNewBot } from '../../../shared/read-model/bot-settings';
+import { forgetRuleState } from '../../../shared/read-model/bots-mirror';
+import { describeError } from '../../../shared/platform/errors';
 import { BotConflictError, BotNotFoundError, type BotItem, type BotsRepository } from '../../../shared/read-model/bots-repository';
 import { checkBotId, toFleetItem } from '../../../shared/read-model/fleet-view';
 import { ANONYMOUS } from '../auth';
@@ -84,6 +86,9 @@ function sendRefusal(reply: FastifyReply, err: unknown): FastifyReply {
 
 /** POST/GET /bots, GET/PATCH/DELETE /bots/{bot_id}: runtime bots as desired state. */
 export const botRoutes: FastifyPluginAsync<BotRoutesOptions> = async (app, { repository, redis, keys, now, afterChange }) => {
+  /** A new bot starts with no published alerts counted (an older bot may have had its id); a removed one leaves none. */
+  const forgetRules = (bot: BotItem) =>
+    forgetRuleState(redis, keys, bot).catch((err: unknown) => app.log.warn({ botId: bot.bot_id, err: describeError(err) }, 'rule state of the bot not reset'));
   app.post(
     '/bots',
     {
@@ -101,6 +106,7 @@ export const botRoutes: FastifyPluginAsync<BotRoutesOptions> = async (app, { rep
       try {
         const created = await repository.create(bot, actorOf(req));
         req.log.info({ botId: created.bot_id, actor: actorOf(req), version: created.version }, 'bot created');
+        await forgetRules(created);
         await afterChange(created.bot_id);
         return sendBot(reply, created, 201);
       } catch (err) {
@@ -152,7 +158,7 @@ export const botRoutes: FastifyPluginAsync<BotRoutesOptions> = async (app, { rep
       const bot = await repository.get(req.params.bot_id);
       if (!bot) return reply.code(404).send({ error: 'not_found', message: `no bot with id ${req.params.bot_id}` });
       const [holder, status] = await Promise.all([
-        bot.source === 'api' ? readBotHolder(redis, keys, bot.bot_id) : Promise.resolve(null),
+        bot.source === 'api' ? readBotHolder(redis, keys, bot.bot_id, bot.pair) : Promise.resolve(null),
         readBotStatus(redis, keys, bot.bot_id, now()),
       ]);
       return reply
@@ -211,6 +217,7 @@ export const botRoutes: FastifyPluginAsync<BotRoutesOptions> = async (app, { rep
       try {
         const removed = await repository.remove(req.params.bot_id, actorOf(req), expected);
         req.log.info({ botId: removed.bot_id, actor: actorOf(req) }, 'bot removed');
+        await forgetRules(removed);
         await afterChange(removed.bot_id);
         return reply.code(204).send();
       } catch (err) {
