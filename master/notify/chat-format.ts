@@ -93,7 +93,8 @@ export function escapeDiscord(text: string): string {
   return text.replace(/([\\*_~`|>[\]])/g, '\\$1');
 }
 
-const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+/** `text` cut to `max` characters with a closing "…"; an entity (`&amp;`) cut in half is dropped whole, so HTML stays valid. */
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1).replace(/&[#A-Za-z0-9]*$/, '')}…`);
 
 export interface SlackMessage {
   /** The notification text (and what clients without blocks show). */
