@@ -49,7 +49,8 @@ export function createDiscordSender(options: DiscordSenderOptions = {}): Channel
       }
       url.searchParams.set('wait', 'true');
       const parts = renderDiscord(alerts, { summary, heldFor });
-      const ids = await ledger.send(deliveryId, parts, async (message, i) => {
+      // Keyed by target too: the same delivery id for another webhook has sent nothing there.
+      const ids = await ledger.send(`${deliveryId} ${target.url}`, parts, async (message, i) => {
         const answer = await postChatJson({ service: 'discord', url: url.toString(), body: message, timeoutMs, secrets: [...secrets, ...urlSecretForms(url.toString())] });
         if (answer.status >= 200 && answer.status < 300) {
           const id = (answer.json as { id?: unknown } | undefined)?.id;
