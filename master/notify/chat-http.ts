@@ -83,7 +83,8 @@ export function retryAfterHeaderMs(value: string | null, now: () => number = Dat
   if (value === null || value.trim() === '') return undefined;
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return secondsToMs(Number(text));
-  const at = Date.parse(text);
+  // An HTTP date names its month ("Wed, 21 Oct 2026 07:28:00 GMT"); Date.parse alone would read "-5" as a year.
+  const at = /[A-Za-z]{3}/.test(text) ? Date.parse(text) : Number.NaN;
   return Number.isNaN(at) ? undefined : Math.max(0, at - now());
 }
 
