@@ -51,7 +51,7 @@ describe('npm run alerts', () => {
     const { code, out } = await cli(['--pair', 'btc-usd', '--since', new Date(NOW - 3_600_000).toISOString(), '--format', 'csv']);
     expect(code).toBe(0);
     const lines = out.trim().split('\n');
-    expect(lines[0]).toBe('id,bot_id,pair,direction,price,reference_price,change_percent,threshold_percent,observed_at,config,received_at');
+    expect(lines[0]).toBe('id,bot_id,pair,direction,price,reference_price,change_percent,threshold_percent,observed_at,config,received_at,silenced_by');
     expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(lastHourBtc().map((a) => a.id));
   });
 

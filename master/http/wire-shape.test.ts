@@ -117,6 +117,7 @@ describe('the alert on every interface', () => {
       observed_at: alert.observedAt,
       config: alert.config,
       received_at: expect.any(String),
+      silenced_by: null,
     });
     expect(one).toEqual(listed);
     expect(webhook).toEqual(listed);
