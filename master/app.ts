@@ -40,6 +40,8 @@ export interface MasterTuning {
   readonly notifyPollMs?: number;
   /** @defaultValue 2000 */
   readonly notifyRetryBaseMs?: number;
+  /** The clock receivers' quiet hours are judged by. @defaultValue () => new Date() */
+  readonly notifyNow?: () => Date;
 }
 
 export interface MasterDeps {
@@ -184,6 +186,7 @@ export async function createMaster(deps: MasterDeps): Promise<Master> {
       emailMaxPerHour: config.email?.maxPerHour ?? Infinity,
       pollMs: tuning.notifyPollMs,
       retryBaseMs: tuning.notifyRetryBaseMs,
+      now: tuning.notifyNow,
     });
     delivery.start();
     lifecycle.add('notification delivery', () => delivery.stop());

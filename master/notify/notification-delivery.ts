@@ -114,8 +114,11 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
       if (rows.length === 0 || !isDue(rows)) return null;
       const ids = rows.map((r) => r.id);
 
-      const quietUntil = receiver.quietHours ? quietPeriodEnd(receiver.quietHours, now()) : null;
-      if (quietUntil) {
+      const judgedAt = now();
+      const quietEnd = receiver.quietHours ? quietPeriodEnd(receiver.quietHours, judgedAt) : null;
+      if (quietEnd) {
+        // As a delay from the quiet-hours clock, so the rows fall due on the database's clock when the period ends.
+        const quietUntil = new Date(Date.now() + (quietEnd.getTime() - judgedAt.getTime()));
         await deps.outbox.holdBack(trx, ids, quietUntil, 'quiet_hours');
         if (!rows.every((r) => r.heldFor === 'quiet_hours')) rlog.info({ until: quietUntil.toISOString(), notifications: ids.length }, 'quiet hours: holding notifications until they end');
         deps.metrics.notifications.inc({ channel: receiver.kind, status: 'held' }, ids.length);

@@ -16,7 +16,7 @@ export interface ReceivedRequest {
 }
 
 /** Chooses the answer to the n-th request since `respond()` was called (0-based): a status code, optionally after a delay (to provoke timeouts). */
-export type WebhookResponder = (request: { index: number; body: string }) => number | { status: number; delayMs?: number };
+export type WebhookResponder = (request: { index: number; body: string }) => number | { status: number; delayMs?: number; headers?: Record<string, string> };
 
 export interface TestWebhookReceiver {
   /** http://127.0.0.1:<port>/hook */
@@ -38,7 +38,7 @@ export async function startWebhookReceiver(options: { responder?: WebhookRespond
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const answer = responder({ index: index++, body });
-      const { status, delayMs = 0 } = typeof answer === 'number' ? { status: answer } : answer;
+      const { status, delayMs = 0, headers = {} } = typeof answer === 'number' ? { status: answer } : answer;
       let json: unknown;
       try {
         json = JSON.parse(body);
@@ -47,7 +47,7 @@ export async function startWebhookReceiver(options: { responder?: WebhookRespond
       }
       const reply = () => {
         requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, json, status });
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : `status ${status}`);
+        res.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(status < 300 ? 'ok' : `status ${status}`);
       };
       if (delayMs > 0) setTimeout(reply, delayMs);
       else reply();
