@@ -253,8 +253,10 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
           await sendOne(alert);
           queue.shift();
           published++;
-          deps.onPublished?.(alert, Date.now() - (firstTry.get(alert.id) ?? Date.now()));
+          const publishMs = Date.now() - (firstTry.get(alert.id) ?? Date.now());
           firstTry.delete(alert.id);
+          logger.debug({ alertId: alert.id, publishMs }, 'alert published');
+          deps.onPublished?.(alert, publishMs);
           if (failing) logger.info({ queued: queue.length }, 'redis is back: publishing queued alerts');
           failing = false;
         } catch (err) {

@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { parseAlertMessage, type AlertMessage } from '../shared/contract/alert';
+import { createRedisKeys } from '../shared/contract/redis-keys';
+import { createLogger } from '../shared/platform/logger';
+import { closeRedis, createRedis, duplicateRedis, subscribeSharded, type Redis } from '../shared/platform/redis';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
+import { startService, type ServiceProcess } from '../test/helpers/process';
+import { startRedisCluster, type TestRedisCluster } from '../test/helpers/redis-cluster';
+import { waitFor } from '../test/helpers/wait';
+import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
+
+/**
+ * Workers and the master on a real Redis Cluster (3 primaries, 3 replicas): the alerts of two pairs, whose keys live
+ * in different slots, reach Postgres once each, and live subscribers get them on the sharded channel `alerts:<PAIR>`.
+ */
+describe('on a Redis Cluster', () => {
+  let cluster: TestRedisCluster;
+  let t: TestDatabase;
+  let sim: TickerSimulator;
+  let redis: Redis;
+  let subscriber: Redis;
+  const prefix = `c${randomBytes(4).toString('hex')}:`;
+  const keys = createRedisKeys(prefix);
+  const processes: ServiceProcess[] = [];
+  const channelMessages: { channel: string; alert: AlertMessage }[] = [];
+
+  beforeAll(async () => {
+    [cluster, t] = await Promise.all([startRedisCluster(), createTestDatabase()]);
+    sim = await createTickerSimulator({
+      rateLimit: 0,
+      // 100 -> 101 up 1 %; 101 -> 99.99 down 1 % (last-alert reference); 2000 -> 2010 up 0.5 %.
+      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'] } },
+    });
+    const logger = createLogger({ name: 'cluster-test', level: 'silent' });
+    redis = createRedis({ url: 'redis://127.0.0.1:6379', clusterNodes: cluster.nodesVar.split(',') }, logger, { name: 'cluster-test' });
+    subscriber = duplicateRedis(redis, 'cluster-test-sub', { subscriber: true });
+    subscriber.on('smessage', (channel: string, message: string) => {
+      const parsed = parseAlertMessage(message);
+      if (parsed.ok) channelMessages.push({ channel, alert: parsed.alert });
+    });
+    await subscribeSharded(subscriber, [keys.alertChannel('BTC-USD'), keys.alertChannel('ETH-USD')]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGTERM')));
+    await closeRedis(subscriber);
+    await closeRedis(redis);
+    await sim?.close();
+    await cluster?.destroy();
+    await t?.drop();
+  });
+
+  const common = () => ({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: cluster.nodesVar, REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'info' });
+
+  it('stores every alert once, the pairs in slots of their own, and SPUBLISHes each on its channel', async () => {
+    const master = startService('master/main.ts', { ...common(), DATABASE_URL: t.url, API_HOST: '127.0.0.1', API_PORT: '0' });
+    processes.push(master);
+    await master.waitForOutput('master started', 30_000);
+    for (const pair of ['BTC-USD', 'ETH-USD']) {
+      processes.push(
+        startService('worker/main.ts', { ...common(), PAIR: pair, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.01', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' }),
+      );
+    }
+
+    const rows = await waitFor('three rows', async () => {
+      const found = await t.db('alerts').orderBy('observed_at');
+      return found.length >= 3 ? found : null;
+    }, { timeoutMs: 40_000 });
+    expect(rows.map((r) => [r.pair, r.direction, Number(r.price), Number(r.reference_price)]).sort()).toEqual([
+      ['BTC-USD', 'down', 99.99, 101],
+      ['BTC-USD', 'up', 101, 100],
+      ['ETH-USD', 'up', 2010, 2000],
+    ]);
+
+    // The streams carry their pair's tag, and each is in the slot its tag names.
+    for (const pair of ['BTC-USD', 'ETH-USD']) {
+      expect(keys.alertStream(pair)).toBe(`${prefix}stream:alerts:{${pair}}`);
+      expect(await redis.xlen(keys.alertStream(pair))).toBeGreaterThanOrEqual(pair === 'BTC-USD' ? 2 : 1);
+    }
+    const btc = await cluster.primaryFor(keys.alertStream('BTC-USD'));
+    expect(await cluster.primaryFor(keys.ticks('BTC-USD'))).toBe(btc);
+
+    // Live subscribers (SSUBSCRIBE) saw each alert, with the stored id.
+    await waitFor('three sharded messages', () => channelMessages.length >= 3);
+    expect(channelMessages.map((m) => m.alert.id).sort()).toEqual(rows.map((r) => r.id).sort());
+    expect(new Set(channelMessages.map((m) => m.channel))).toEqual(new Set([`${prefix}alerts:BTC-USD`, `${prefix}alerts:ETH-USD`]));
+
+    // Nothing more arrives later: no row is stored twice.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await t.db('alerts').count({ n: '*' }).first()).toEqual({ n: '3' });
+  }, 90_000);
+});
