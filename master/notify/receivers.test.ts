@@ -62,7 +62,7 @@ describe('receivers', () => {
     await t?.drop();
   });
 
-  it('Alice (email, BTC-USD) and Bob (Telegram, ETH-USD moving at least 1%) get exactly their alerts, each delivery visible on the alert', async () => {
+  it('Alice (email, BTC-USD) and Bob (Telegram, ETH-USD moving at least 1%) get exactly their alerts, each delivery visible on the alert; a silence on ETH-USD mutes Bob', async () => {
     master = await start();
     await addReceiver(master, { name: 'alice', kind: 'email', target: { to: 'alice@example.com' }, match: { pairs: ['BTC-USD'] } });
     await addReceiver(master, { name: 'bob', kind: 'telegram', target: { bot_token: telegram.botToken, chat_id: telegram.chatId }, match: { pairs: ['ETH-USD'], min_change: '1' } });
@@ -103,6 +103,18 @@ describe('receivers', () => {
     ]);
     const none = await (await fetch(`${master.url}/alerts/${alerts.xrp.id}`)).json();
     expect(none.notifications).toEqual([]);
+
+    // A silence on ETH-USD mutes Bob's next alert: stored (with silenced_by), in the history, and sent to no one.
+    const silence = await fetch(`${master.url}/silences`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ matchers: { pair: 'ETH-USD' }, duration: '1h', comment: 'ETH maintenance' }) });
+    expect(silence.status).toBe(201);
+    const muted = makeAlert({ pair: 'ETH-USD', direction: 'up', changePercent: '3.000000000000000000', observedAt: new Date().toISOString() });
+    const afterIt = makeAlert({ pair: 'BTC-USD', direction: 'up', changePercent: '3.000000000000000000', observedAt: new Date().toISOString() });
+    await publishAlert(r.redis, r.keys, muted);
+    await publishAlert(r.redis, r.keys, afterIt);
+    await waitFor('the next BTC alert mailed to Alice', async () => (await rowsOf('alice')).some((x) => x.alert_ids[0] === afterIt.id && x.status === 'sent'));
+    const stored = await (await fetch(`${master.url}/alerts/${muted.id}`)).json();
+    expect(stored).toMatchObject({ id: muted.id, silenced_by: (await silence.json()).id, notifications: [] });
+    expect(await rowsOf('bob')).toHaveLength(2);
   });
 
   it('holds notifications during quiet hours and sends them once, as one summary, when the period ends', async () => {
