@@ -151,6 +151,7 @@ describe('GET /alerts filters and orderings', () => {
       observed_at: newest.observed_at,
       config: newest.config,
       received_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6})?Z$/),
+      silenced_by: null,
     });
   });
 
@@ -212,7 +213,7 @@ describe('GET /alerts.csv and Accept: text/csv', () => {
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
     expect(res.headers['content-disposition']).toMatch(/attachment; filename="alerts.csv"/);
     const [header, first] = res.body.split('\n');
-    expect(header).toBe('id,bot_id,pair,direction,price,reference_price,change_percent,threshold_percent,observed_at,config,received_at');
+    expect(header).toBe('id,bot_id,pair,direction,price,reference_price,change_percent,threshold_percent,observed_at,config,received_at,silenced_by');
     const ids = csvIds(res.body);
     const current = (await tdb.db('alerts').select('*')) as FixtureAlert[];
     const expected = current.filter((a) => ['DOGE-EUR', 'XRP-USD'].includes(a.pair) && a.direction === 'up');
