@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { isDatabaseUnreachable, type Knex } from '../platform/db';
-import { describeError } from '../platform/errors';
+import { describeError, toError } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import { withTimeout } from '../platform/retry';
 import { createAlertQueries, cursorAfter, type AlertItem, type AlertQueries } from './alert-queries';
@@ -84,6 +84,19 @@ function isRecoveryConflict(err: unknown): boolean {
   return (e?.code === '40001' || e?.code === '40P01') && /conflict with recovery/i.test(e?.message ?? '');
 }
 
+/**
+ * The reason in a failed read's error, for a log line or /ready: knex prefixes the message of a failed query with its
+ * SQL ("SELECT ... - Connection terminated unexpectedly"), which says nothing about the replica.
+ */
+function reasonOf(err: unknown): string {
+  const e = toError(err) as Error & { code?: unknown };
+  const at = e.message.lastIndexOf(' - ');
+  if (at < 0 || !/^\s*(SELECT|WITH)\s/i.test(e.message)) return describeError(e);
+  const bare = Object.assign(new Error(e.message.slice(at + 3)), { code: e.code });
+  bare.name = e.name;
+  return describeError(bare);
+}
+
 interface ReplicaRow {
   in_recovery: boolean;
   replay_paused: boolean | null;
@@ -123,7 +136,7 @@ export function createReplicaReads(deps: ReplicaReadsDeps): ReplicaReads {
   function markDown(err: unknown): void {
     downUntil = now() + retryAfterMs;
     sample = undefined;
-    servedBy({ reason: 'unreachable', detail: describeError(err) });
+    servedBy({ reason: 'unreachable', detail: reasonOf(err) });
   }
 
   async function measure(timeoutMs: number): Promise<ReplicaReport> {
@@ -169,7 +182,7 @@ export function createReplicaReads(deps: ReplicaReadsDeps): ReplicaReads {
       return full;
     } catch (err) {
       markDown(err);
-      const down: ReplicaReport = { status: `down: ${describeError(err)}`, reads_from: 'primary', in_recovery: null, replay_paused: null, lag_ms: null, lag_bytes: null };
+      const down: ReplicaReport = { status: `down: ${reasonOf(err)}`, reads_from: 'primary', in_recovery: null, replay_paused: null, lag_ms: null, lag_bytes: null };
       deps.onReport?.(down);
       return down;
     }
@@ -209,7 +222,7 @@ export function createReplicaReads(deps: ReplicaReadsDeps): ReplicaReads {
         return work(fellBack('unreachable'));
       }
       if (isRecoveryConflict(err)) {
-        log.warn({ err: describeError(err) }, 'a read replica query was cancelled by recovery; re-running it on the primary');
+        log.warn({ err: reasonOf(err) }, 'a read replica query was cancelled by recovery; re-running it on the primary');
         return work(fellBack('conflict'));
       }
       throw err;
