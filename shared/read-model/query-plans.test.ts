@@ -117,3 +117,33 @@ it('statistics and timeseries over a recent window read alerts through the time 
     expect(scans.length).toBeGreaterThan(0);
   }
 });
+
+it('the alerts silences muted are listed through the partial silenced indexes, newest first without a sort', async () => {
+  const silence = '0b6f2f4e-3c1a-4d5e-9f00-1a2b3c4d5e6f';
+  await tdb.db('silences').insert({
+    id: silence,
+    matchers: JSON.stringify({ pair: 'BTC-USD' }),
+    starts_at: new Date(NOW - 7 * 86_400_000),
+    ends_at: new Date(NOW),
+    comment: 'plan test',
+    created_by: 'test',
+  });
+  // A few hundred muted among 20,000: the case the partial indexes are for.
+  await tdb.db.raw('UPDATE alerts SET silenced_by = ? WHERE id IN (SELECT id FROM alerts WHERE pair = ? ORDER BY id LIMIT 300)', [silence, 'BTC-USD']);
+  await tdb.db.raw('ANALYZE alerts');
+  for (const [filter, index] of [
+    [{ pairs: [], silenced: true }, 'alerts_silenced_observed_at_idx'],
+    [{ pairs: [], silencedBy: silence }, 'alerts_silenced_by_idx'],
+  ] as const) {
+    captured = [];
+    const first = await queries.listAlerts(filter, { ordering: '-observed_at', limit: 50 });
+    expect(first.items.every((a) => a.silenced_by === silence)).toBe(true);
+    await queries.listAlerts(filter, { ordering: '-observed_at', limit: 50, cursor: first.nextCursor ?? undefined });
+    expect(captured).toHaveLength(2);
+    for (const q of captured) {
+      const all = nodes(await explain(q.sql, q.bindings));
+      expect(all.filter((n) => n['Relation Name'] === 'alerts').map((n) => n['Index Name'])).toEqual([index]);
+      expect(all.filter((n) => n['Node Type'] === 'Sort')).toEqual([]);
+    }
+  }
+});
