@@ -23,13 +23,16 @@ describe('on a Redis Cluster', () => {
   const keys = createRedisKeys(prefix);
   const processes: ServiceProcess[] = [];
   const channelMessages: { channel: string; alert: AlertMessage }[] = [];
+  const OPERATOR_TOKEN = randomBytes(16).toString('hex');
+  let api = '';
 
   beforeAll(async () => {
     [cluster, t] = await Promise.all([startRedisCluster(), createTestDatabase()]);
     sim = await createTickerSimulator({
       rateLimit: 0,
       // 100 -> 101 up 1 %; 101 -> 99.99 down 1 % (last-alert reference); 2000 -> 2010 up 0.5 %.
-      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'] } },
+      // SOL-USD (a runtime bot) alternates for good: every poll but the first alerts.
+      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'], 'SOL-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '101' : '100')) } },
     });
     const logger = createLogger({ name: 'cluster-test', level: 'silent' });
     redis = createRedis({ url: 'redis://127.0.0.1:6379', clusterNodes: cluster.nodesVar.split(',') }, logger, { name: 'cluster-test' });
@@ -53,9 +56,10 @@ describe('on a Redis Cluster', () => {
   const common = () => ({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: cluster.nodesVar, REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'info' });
 
   it('stores every alert once, the pairs in slots of their own, and SPUBLISHes each on its channel', async () => {
-    const master = startService('master/main.ts', { ...common(), DATABASE_URL: t.url, API_HOST: '127.0.0.1', API_PORT: '0' });
+    const master = startService('master/main.ts', { ...common(), DATABASE_URL: t.url, API_HOST: '127.0.0.1', API_PORT: '0', API_TOKENS: `ops:operator:${OPERATOR_TOKEN}` });
     processes.push(master);
     await master.waitForOutput('master started', 30_000);
+    api = /master started; API on (http:\/\/[^\s"]+)/.exec(master.output())![1]!;
     for (const pair of ['BTC-USD', 'ETH-USD']) {
       processes.push(
         startService('worker/main.ts', { ...common(), PAIR: pair, FETCH_INTERVAL_MS: '100', OSCILLATION_PERCENT: '0.01', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' }),
@@ -89,4 +93,24 @@ describe('on a Redis Cluster', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(await t.db('alerts').count({ n: '*' }).first()).toEqual({ n: '3' });
   }, 90_000);
+
+  it('a generic worker claims a runtime bot under its pair\'s lease and publishes fenced alerts, stored once', async () => {
+    const res = await fetch(`${api}/bots`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ bot_id: 'sol', pair: 'SOL-USD', interval_ms: 200, threshold_percent: '0.5' }),
+    });
+    expect(res.status).toBe(201);
+    processes.push(startService('worker/main.ts', { ...common(), WORKER_ID: 'gw1', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' }));
+    const rows = await waitFor('five SOL-USD rows', async () => {
+      const found = await t.db('alerts').where({ pair: 'SOL-USD' });
+      return found.length >= 5 ? found : null;
+    }, { timeoutMs: 40_000 });
+    expect(rows.every((r) => r.bot_id === 'sol')).toBe(true);
+    // The lease lives in the pair's slot, beside the stream the fenced script adds to.
+    expect(await redis.get(keys.botLease('sol', 'SOL-USD'))).toMatch(/^gw1:\d+$/);
+    expect(await cluster.primaryFor(keys.botLease('sol', 'SOL-USD'))).toBe(await cluster.primaryFor(keys.alertStream('SOL-USD')));
+    const ids = (await t.db('alerts').where({ pair: 'SOL-USD' }).select('id')).map((r) => r.id as string);
+    expect(new Set(ids).size).toBe(ids.length);
+  }, 60_000);
 });
