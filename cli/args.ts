@@ -55,8 +55,8 @@ export const USAGE = `Usage:
   npm run alerts -- fleet [--format table|json]
   npm run alerts -- fleet remove <bot_id>    forget a bot now (one still running reappears with its next heartbeat)
   npm run alerts -- bots list [--format table|json]
-  npm run alerts -- bots add <pair> [--bot-id ID] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M]
-  npm run alerts -- bots set <bot_id> [--pair P] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M]
+  npm run alerts -- bots add <pair> [--bot-id ID] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M] [rule flags]
+  npm run alerts -- bots set <bot_id> [--pair P] [--interval-ms N] [--threshold P] [--price-field F] [--reference-mode M] [rule flags]
   npm run alerts -- bots pause|resume|remove <bot_id>
   npm run alerts -- silences list [--state active|pending|expired] [--limit N] [--format table|json]
   npm run alerts -- silences add [--pair P] [--bot-id ID] [--direction D] (--duration D | --ends-at T) [--starts-at T] --comment TEXT
@@ -68,6 +68,13 @@ Bots (runtime bots, the same checks as POST/PATCH /bots; changes are recorded in
   --threshold P        alert at this percent move, e.g. 0.5 (also --threshold-percent) [default: 0.01]
   --price-field F      ask, bid or mid [default: ask]
   --reference-mode M   first or last-alert [default: last-alert]
+  rule flags (see README "Rules"):
+  --rule R             reference or window [default: reference]
+  --window-ms N        the window of --rule window, in ms (required by it; none: unset)
+  --pending-polls K    alert only when the move holds on K consecutive valid polls [default: 1]
+  --cooldown-ms N      no second alert in one direction within N ms (suppressed ones are counted) [default: 0]
+  --max-alerts N       disabled after N published alerts (1: only once; none: unlimited) [default: unlimited]
+  --expires-at T       disabled from this ISO-8601 time, e.g. 2026-12-31T23:00:00Z (none: never) [default: never]
 
 Silences (the same checks as POST /silences; who created or expired one is recorded as cli:<your user name>):
   --pair P, --bot-id ID, --direction D   equality matchers: at least one (a silence must match something specific)
@@ -188,8 +195,29 @@ const BOT_FLAGS: Record<string, string> = {
   threshold_percent: '--threshold',
   price_field: '--price-field',
   reference_mode: '--reference-mode',
+  rule: '--rule',
+  window_ms: '--window-ms',
+  pending_polls: '--pending-polls',
+  cooldown_ms: '--cooldown-ms',
+  max_alerts: '--max-alerts',
+  expires_at: '--expires-at',
 };
-const BOT_SETTING_OPTIONS = ['bot-id', 'interval-ms', 'threshold', 'threshold-percent', 'price-field', 'reference-mode'] as const;
+const RULE_OPTIONS = ['rule', 'window-ms', 'pending-polls', 'cooldown-ms', 'max-alerts', 'expires-at'] as const;
+const BOT_SETTING_OPTIONS = ['bot-id', 'interval-ms', 'threshold', 'threshold-percent', 'price-field', 'reference-mode', ...RULE_OPTIONS] as const;
+
+/** The rule flags as the API body would carry them: integers as numbers, `none` as null (no window, unlimited, never). */
+function ruleSettingsFrom(values: Values): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (values.rule !== undefined) out.rule = values.rule;
+  const integer = (text: string) => (/^\d{1,15}$/.test(text) ? Number(text) : text);
+  for (const [flag, field, nullable] of [['window-ms', 'window_ms', true], ['pending-polls', 'pending_polls', false], ['cooldown-ms', 'cooldown_ms', false], ['max-alerts', 'max_alerts', true]] as const) {
+    const text = values[flag];
+    if (text !== undefined) out[field] = nullable && text === 'none' ? null : integer(text);
+  }
+  const expires = values['expires-at'];
+  if (expires !== undefined) out.expires_at = expires === 'none' ? null : expires;
+  return out;
+}
 const CONNECTION_OPTIONS = ['database-url', 'redis-url', 'redis-key-prefix'];
 const BOTS_SUBCOMMANDS = ['list', 'add', 'set', 'pause', 'resume', 'remove'];
 
@@ -226,7 +254,7 @@ function parseBotsCommand(values: Values, args: readonly string[]): CliCommand {
   const threshold = values.threshold ?? values['threshold-percent'];
   // Flags are text; an all-digit interval goes to the check as the number the API would receive.
   const interval = values['interval-ms'] === undefined ? undefined : /^\d{1,15}$/.test(values['interval-ms']) ? Number(values['interval-ms']) : values['interval-ms'];
-  const settings = strip({ threshold_percent: threshold, price_field: values['price-field'], reference_mode: values['reference-mode'] }) as Record<string, unknown>;
+  const settings = { ...strip({ threshold_percent: threshold, price_field: values['price-field'], reference_mode: values['reference-mode'] }), ...ruleSettingsFrom(values) } as Record<string, unknown>;
   if (interval !== undefined) settings.interval_ms = interval;
   if ((values.pair?.length ?? 0) > 1) throw new UsageError('--pair is given more than once: a bot watches one pair');
   try {
@@ -241,7 +269,7 @@ function parseBotsCommand(values: Values, args: readonly string[]): CliCommand {
       allow(['pair', ...BOT_SETTING_OPTIONS.filter((o) => o !== 'bot-id')]);
       const body: Record<string, unknown> = { ...settings };
       if (values.pair?.[0] !== undefined) body.pair = values.pair[0];
-      if (Object.keys(body).length === 0) throw new UsageError(`bots set needs at least one of --pair, --interval-ms, --threshold, --price-field, --reference-mode`);
+      if (Object.keys(body).length === 0) throw new UsageError(`bots set needs at least one of --pair, --interval-ms, --threshold, --price-field, --reference-mode, --${RULE_OPTIONS.join(', --')}`);
       return { kind: 'bots-set', botId: target, patch: parseBotPatch(body) };
     }
     allow([]);
@@ -330,6 +358,12 @@ const OPTIONS = {
   'threshold-percent': { type: 'string' },
   'price-field': { type: 'string' },
   'reference-mode': { type: 'string' },
+  rule: { type: 'string' },
+  'window-ms': { type: 'string' },
+  'pending-polls': { type: 'string' },
+  'cooldown-ms': { type: 'string' },
+  'max-alerts': { type: 'string' },
+  'expires-at': { type: 'string' },
   silenced: { type: 'string' },
   state: { type: 'string' },
   duration: { type: 'string' },

@@ -8,7 +8,7 @@ import type { AlertFilter, Ordering } from '../shared/read-model/query-params';
 import { readFleetItems, removeBot } from '../shared/read-model/fleet-view';
 import type { Knex } from '../shared/platform/db';
 import { describeError } from '../shared/platform/errors';
-import { announceBotChange, reconcileDesiredBots } from '../shared/read-model/bots-mirror';
+import { announceBotChange, forgetRuleState, reconcileDesiredBots } from '../shared/read-model/bots-mirror';
 import type { BotItem, BotsRepository } from '../shared/read-model/bots-repository';
 import { describeMatchers, type SilenceItem } from '../shared/read-model/silences';
 import type { SilencesRepository } from '../shared/read-model/silences-repository';
@@ -70,9 +70,11 @@ const describeBot = (b: BotItem) =>
  * After a change committed: the Redis mirror rewritten from the table and the bot announced, as the API does. When Redis
  * is unreachable the change stands (it is in Postgres) and a master's reconcile loop mirrors it within BOTS_RECONCILE_MS.
  */
-async function mirrorChange(deps: CliDeps, db: Knex, botId: string): Promise<void> {
+async function mirrorChange(deps: CliDeps, db: Knex, botId: string, createdOrRemoved?: BotItem): Promise<void> {
   try {
     const { redis, keys } = deps.redis();
+    // A bot created or removed starts (or leaves) no count of published alerts behind.
+    if (createdOrRemoved) await forgetRuleState(redis, keys, createdOrRemoved);
     await reconcileDesiredBots(db, redis, keys);
     await announceBotChange(redis, keys, botId);
   } catch (err) {
@@ -128,7 +130,7 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
     case 'bots-add': {
       const { db, repository, actor } = botsDeps(deps);
       const bot = await repository.create(command.bot, actor);
-      await mirrorChange(deps, db, bot.bot_id);
+      await mirrorChange(deps, db, bot.bot_id, bot);
       await write(out, `added bot ${describeBot(bot)}\n`);
       return;
     }
@@ -143,7 +145,7 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
     case 'bots-remove': {
       const { db, repository, actor } = botsDeps(deps);
       const bot = await repository.remove(command.botId, actor);
-      await mirrorChange(deps, db, bot.bot_id);
+      await mirrorChange(deps, db, bot.bot_id, bot);
       await write(out, `removed bot ${bot.bot_id}\n`);
       return;
     }

@@ -64,6 +64,23 @@ export function statsTable(stats: StatsResult, range: { since: string; until?: s
   return `${title}\n${table.toString()}`;
 }
 
+/** The status cell: why an exhausted or expired bot stopped, and the alerts its cooldown suppressed. */
+function fleetStatus(b: FleetItem): string {
+  const status = b.status_reason ? `${b.status}: ${b.status_reason}` : b.status;
+  const text = b.stale ? `STALE (${status})` : b.rate_limited ? `${status}, rate-limited` : status;
+  return b.alerts_suppressed ? `${text}, ${b.alerts_suppressed} suppressed` : text;
+}
+
+/** A bot's rule in a few words: `reference` alone when it is today's. */
+function describeRule(b: BotItem): string {
+  const parts = [b.rule === 'window' ? `window ${b.window_ms ?? '?'} ms` : b.reference_mode];
+  if (b.pending_polls !== 1) parts.push(`${b.pending_polls} polls`);
+  if (b.cooldown_ms !== 0) parts.push(`cooldown ${b.cooldown_ms} ms`);
+  if (b.max_alerts !== null) parts.push(b.max_alerts === 1 ? 'once' : `max ${b.max_alerts}`);
+  if (b.expires_at !== null) parts.push(`until ${b.expires_at}`);
+  return parts.join(', ');
+}
+
 export function fleetTable(bots: readonly FleetItem[], now: number): string {
   if (bots.length === 0) return 'No bot has reported yet.';
   const table = new Table({ ...plain, head: ['bot', 'pair', 'status', 'last price', 'last fetch', 'errors', 'last error', 'heartbeat'] });
@@ -71,7 +88,7 @@ export function fleetTable(bots: readonly FleetItem[], now: number): string {
     table.push(row([
       b.bot_id,
       b.pair,
-      b.stale ? `STALE (${b.status})` : b.rate_limited ? `${b.status}, rate-limited` : b.status,
+      fleetStatus(b),
       b.last_price ?? '-',
       ago(b.last_fetch_at, now),
       b.consecutive_errors,
@@ -84,7 +101,7 @@ export function fleetTable(bots: readonly FleetItem[], now: number): string {
 
 export function botsTable(bots: readonly BotItem[], now: number): string {
   if (bots.length === 0) return 'No bots yet: add one with `npm run alerts -- bots add <pair>`.';
-  const table = new Table({ ...plain, head: ['bot', 'pair', 'state', 'interval ms', 'threshold %', 'price', 'reference', 'source', 'version', 'changed', 'by'] });
+  const table = new Table({ ...plain, head: ['bot', 'pair', 'state', 'interval ms', 'threshold %', 'price', 'rule', 'source', 'version', 'changed', 'by'] });
   for (const b of bots) {
     table.push(row([
       b.bot_id,
@@ -93,7 +110,7 @@ export function botsTable(bots: readonly BotItem[], now: number): string {
       b.interval_ms,
       b.threshold_percent,
       b.price_field,
-      b.reference_mode,
+      describeRule(b),
       b.source === 'compose' ? `compose (${b.service ?? '-'})` : 'api',
       b.version,
       ago(b.updated_at, now),

@@ -180,8 +180,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   let heartbeatPending = false;
 
   const state = (): BotState => {
-    if (stopped) return 'stopped';
+    // A finished bot keeps saying why after it stopped (the master disabled it for that reason).
     if (finished) return finished.reason;
+    if (stopped) return 'stopped';
     if (invalidPair) return 'invalid-pair';
     if (consecutiveErrors === 0) return 'ok';
     return consecutiveErrors >= unhealthyAfter ? 'unhealthy' : 'degraded';

@@ -14,8 +14,12 @@ import type { BotsRepository } from '../../shared/read-model/bots-repository';
  * 1. records compose bots: every live heartbeat whose source is `compose` gets (or keeps up to date) a `bots` row with
  *    source `compose` and its compose service, so the API shows it and refuses to change it; a compose row whose bot
  *    the fleet no longer lists (past FLEET_RETENTION, or removed with DELETE /fleet) is deleted;
- * 2. rewrites the Redis mirror of the runtime bots from the table (bots-mirror.ts): new and changed entries written,
- *    vanished ones removed.
+ * 2. disables the runtime bots whose rule is done (actor `system`, audit action `exhausted` or `expired`): an enabled bot
+ *    whose `expires_at` has passed, or whose rule state in Redis (`keys.ruleState`, written by the worker's publish
+ *    script) counts `max_alerts` published alerts. Only at the version that finished: a bot changed meanwhile is judged
+ *    again next round;
+ * 3. rewrites the Redis mirror of the runtime bots from the table (bots-mirror.ts): new and changed entries written,
+ *    vanished ones removed, and announces the bots it disabled.
  * Both steps work from current state and are idempotent, so any number of masters may run the loop at once (the
  * mirror rewrite is serialised by an advisory lock; the compose upsert by the row's primary key).
  *
@@ -75,6 +79,13 @@ export function createBotsReconciler(deps: BotsReconcilerDeps): BotsReconciler {
           threshold_percent: entry.config.thresholdPercent,
           price_field: entry.config.priceField,
           reference_mode: entry.config.referenceMode,
+          // Absent from the snapshot: the defaults (and from older workers: they had no rule settings).
+          ...(entry.config.rule !== undefined ? { rule: entry.config.rule } : {}),
+          ...(entry.config.windowMs !== undefined ? { window_ms: entry.config.windowMs } : {}),
+          ...(entry.config.pendingPolls !== undefined ? { pending_polls: entry.config.pendingPolls } : {}),
+          ...(entry.config.cooldownMs !== undefined ? { cooldown_ms: entry.config.cooldownMs } : {}),
+          ...(entry.config.maxAlerts !== undefined ? { max_alerts: entry.config.maxAlerts } : {}),
+          ...(entry.config.expiresAt !== undefined ? { expires_at: entry.config.expiresAt } : {}),
         });
       } catch (err) {
         if (!warned.has(entry.botId)) logger.warn({ botId: entry.botId, err: describeError(err) }, 'compose bot heartbeat carries settings the bots table refuses; not recorded');
@@ -91,10 +102,33 @@ export function createBotsReconciler(deps: BotsReconcilerDeps): BotsReconciler {
     }
   }
 
+  /** The runtime bots that are done, disabled; returns their ids. */
+  async function disableFinishedBots(): Promise<string[]> {
+    const at = now();
+    const disabled: string[] = [];
+    for (const bot of await repository.list({ source: 'api' })) {
+      if (!bot.enabled) continue;
+      let reason: 'exhausted' | 'expired' | null = null;
+      if (bot.max_alerts !== null) {
+        const published = Number(await redis.hget(keys.ruleState(bot.pair, bot.bot_id), 'published'));
+        if (Number.isSafeInteger(published) && published >= bot.max_alerts) reason = 'exhausted';
+      }
+      if (reason === null && bot.expires_at !== null && Date.parse(bot.expires_at) <= at) reason = 'expired';
+      if (reason === null) continue;
+      const after = await repository.finish(bot.bot_id, reason, bot.version);
+      if (!after) continue;
+      disabled.push(bot.bot_id);
+      logger.info({ botId: bot.bot_id, reason, maxAlerts: bot.max_alerts, expiresAt: bot.expires_at, version: after.version }, reason === 'exhausted' ? 'bot exhausted its max_alerts: disabled' : 'bot expired: disabled');
+    }
+    return disabled;
+  }
+
   async function round(): Promise<void> {
     await recordComposeBots();
+    const disabled = await disableFinishedBots();
     const { written, removed } = await reconcileDesiredBots(db, redis, keys);
     if (written.length + removed.length > 0) logger.debug({ written, removed }, 'bots mirror rewritten');
+    for (const botId of disabled) await announceBotChange(redis, keys, botId);
   }
 
   const loop = createLoop({

@@ -59,6 +59,14 @@ export async function reconcileDesiredBots(db: Knex, redis: Redis, keys: RedisKe
   });
 }
 
+/**
+ * Forgets what a bot's rule published (its `max_alerts` count and cooldown times, `keys.ruleState`): run after a bot is
+ * created (a new bot with an old bot's id starts from nothing) and after it is deleted (nothing left behind).
+ */
+export async function forgetRuleState(redis: Redis, keys: RedisKeys, bot: { readonly pair: string; readonly bot_id: string }): Promise<void> {
+  await redis.del(keys.ruleState(bot.pair, bot.bot_id));
+}
+
 /** Tells the bot's holder (and every idle worker) that it changed: they re-read the mirror at once. */
 export async function announceBotChange(redis: Redis, keys: RedisKeys, botId: string): Promise<void> {
   await redis.publish(keys.botsChangedChannel, botId);

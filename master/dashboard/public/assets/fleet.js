@@ -33,6 +33,8 @@ function sparkline(ticks) {
 
 /** Status and detail of one row: a runtime bot's desired state (paused, waiting) wins over an old heartbeat. */
 function describeRow(b, desired) {
+  // A bot whose rule is done says why, also once the master has disabled it for that reason.
+  if (b && !b.stale && (b.status === 'exhausted' || b.status === 'expired')) return { shown: b.status, detail: b.status_reason ?? '' };
   if (desired && desired.source === 'api' && !desired.enabled) return { shown: 'paused', detail: `paused by ${desired.updated_by ?? 'an operator'}` };
   if (!b && desired?.source === 'compose') return { shown: 'stale', detail: `no heartbeat from ${desired.service ?? 'its compose service'}` };
   if (!b) return { shown: 'waiting', detail: 'waiting for a generic worker to claim it' };
@@ -43,7 +45,9 @@ function describeRow(b, desired) {
       ? `${b.consecutive_errors} error(s): ${b.last_error}`
       : b.rate_limited
         ? 'slowed by the shared rate budget'
-        : '';
+        : b.alerts_suppressed
+          ? `${b.alerts_suppressed} alert(s) suppressed by the cooldown`
+          : '';
   return { shown, detail };
 }
 
