@@ -36,6 +36,21 @@ describe('worker configuration', () => {
   });
 });
 
+describe('Redis Cluster settings', () => {
+  it('reads REDIS_CLUSTER_NODES for worker and master, none by default, and the WAIT defaults', () => {
+    expect(loadWorkerConfig({ PAIR: 'BTC-USD' })).toMatchObject({ redisClusterNodes: [], redisWaitReplicas: 1, redisWaitMs: 500 });
+    const nodes = ' redis-1:7000, 10.0.0.2:7001,[::1]:7002 ';
+    expect(loadWorkerConfig({ PAIR: 'BTC-USD', REDIS_CLUSTER_NODES: nodes, REDIS_WAIT_REPLICAS: '0' })).toMatchObject({ redisClusterNodes: ['redis-1:7000', '10.0.0.2:7001', '[::1]:7002'], redisWaitReplicas: 0 });
+    expect(loadMasterConfig({ DATABASE_URL: 'postgres://u@h/db', REDIS_CLUSTER_NODES: 'redis-1:7000' }).redisClusterNodes).toEqual(['redis-1:7000']);
+  });
+  it.each([['redis-1'], ['redis-1:0'], ['redis-1:70000'], ['redis://redis-1:7000'], [' , ']])('rejects REDIS_CLUSTER_NODES=%j, naming the variable and the form', (value) => {
+    expect(() => loadWorkerConfig({ PAIR: 'BTC-USD', REDIS_CLUSTER_NODES: value })).toThrow(/REDIS_CLUSTER_NODES[\s\S]*host:port/);
+  });
+  it('rejects a REDIS_WAIT_MS of 0', () => {
+    expect(() => loadWorkerConfig({ PAIR: 'BTC-USD', REDIS_WAIT_MS: '0' })).toThrow(/REDIS_WAIT_MS/);
+  });
+});
+
 describe('configuration errors never show a secret', () => {
   const problemsOf = (env: Record<string, string>, argv: string[] = []) => {
     try {
