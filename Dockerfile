@@ -9,6 +9,10 @@
 # Stages: build (all dependencies, compiles TypeScript to dist/), test (build + the tools the test suite drives; used by
 # docker-compose-tests.yml), prod-deps (production dependencies only), runtime (the default target: dist/ + prod deps,
 # non-root).
+#
+# `npm run test:image` (test/image/README.md) builds the runtime target with podman and runs every role from it: as uid
+# 1000, on a read-only root filesystem, with and without an init process, with and without a TTY, and checks that
+# `stop` ends each with exit code 0 and that no test, bench or fault file is inside.
 
 ARG NODE_VERSION=20
 
@@ -23,9 +27,11 @@ FROM base AS build
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci
 COPY . .
-# tsc emits .js for every .ts (rootDir "."); the dashboard's static files, JSON and other assets are copied next to
-# them so code that resolves files from __dirname finds them in dist/ too. Tests and the bench never run in the image.
-RUN npm run build \
+# tsc emits .js for every production .ts (tsconfig.build.json: the folders below, no *.test.ts; rootDir "."); the
+# dashboard's static files, JSON and other assets are copied next to them so code that resolves files from __dirname
+# finds them in dist/ too. Tests, the bench and the fault cases are never compiled here (a type error in a test cannot
+# break the image); the deletions after are a guard.
+RUN npm run build:image \
  && for dir in shared worker master sim cli migrations fleet; do \
       if [ -d "$dir" ]; then find "$dir" -type f ! -name '*.ts' ! -name '*.md' -exec cp --parents {} dist/ \; ; fi; \
     done \
@@ -63,4 +69,7 @@ USER node:node
 # API and dashboard (master), ticker simulator (demo).
 EXPOSE 8080 8090
 # No HEALTHCHECK here: it depends on the role, so each compose service declares its own (see the header above).
+# Exec form, no shell, no init of our own: node is the process that gets SIGTERM and handles it (closes in reverse
+# order, exits 0), as pid 1 in a Kubernetes pod or under compose's `init: true`. A command wrapped in `sh -c` would
+# leave SIGTERM to a shell that ignores it, and `stop` would SIGKILL after the grace period (exit 137).
 CMD ["node", "dist/master/main.js"]
