@@ -1,6 +1,7 @@
 import { createDb, ensureDatabase, migrateLatest, type Knex } from '../../shared/platform/db';
 import type { AlertMessage } from '../../shared/contract/alert';
 import { createLogger } from '../../shared/platform/logger';
+import { loadMasterConfig } from '../../shared/config/master-config';
 import { createReplicaReads, type FallbackReason } from '../../shared/read-model/replica-reads';
 import type { AlertItem } from '../../shared/read-model/alert-queries';
 import { makeAlert, publishAlert } from '../../test/helpers/alerts';
@@ -19,6 +20,27 @@ import { waitFor } from '../../test/helpers/wait';
  */
 const STATEMENT_TIMEOUT_MS = 2000;
 const CONNECT_TIMEOUT_MS = 1000;
+
+describe('the read replica variables', () => {
+  it('are off by default: no replica, reads on DATABASE_URL', () => {
+    expect(loadMasterConfig({}).readReplica).toBeUndefined();
+  });
+
+  it('parse a replica URL, a lag limit in the one duration grammar and a connect timeout', () => {
+    const config = loadMasterConfig({ DATABASE_READ_URL: 'postgres://ro:pw@replica:5432/tickwatch', DATABASE_READ_MAX_LAG: '1m30s', DATABASE_READ_CONNECT_TIMEOUT_MS: '500' });
+    expect(config.readReplica).toEqual({ url: 'postgres://ro:pw@replica:5432/tickwatch', maxLagMs: 90_000, connectTimeoutMs: 500 });
+  });
+
+  it.each([
+    [{ DATABASE_READ_URL: 'mysql://ro:s3cret@replica/x' }, /DATABASE_READ_URL=\(hidden\) is invalid: expected a URL starting with postgres:\/\/ or postgresql:\/\//],
+    [{ DATABASE_READ_URL: 'postgres://replica/x', DATABASE_READ_MAX_LAG: 'soon' }, /DATABASE_READ_MAX_LAG="soon" is invalid: expected a duration from 100 ms to 86400 s such as 30s/],
+    [{ DATABASE_READ_URL: 'postgres://replica/x', DATABASE_READ_MAX_LAG: '10ms' }, /DATABASE_READ_MAX_LAG="10ms" is invalid/],
+    [{ DATABASE_READ_CONNECT_TIMEOUT_MS: '0' }, /DATABASE_READ_CONNECT_TIMEOUT_MS="0" is invalid: expected an integer from 100 to 60000/],
+  ])('refuse %o naming the variable, never showing the URL', (env, message) => {
+    expect(() => loadMasterConfig(env)).toThrow(message);
+    expect(() => loadMasterConfig(env)).not.toThrow(/s3cret/);
+  });
+});
 
 describe('alert reads on a read replica (DATABASE_READ_URL)', () => {
   let cluster: PostgresCluster;
