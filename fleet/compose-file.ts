@@ -33,10 +33,25 @@ export interface ComposeService {
   /** Compose restart policy string; compose's default is "no". */
   readonly restart: string;
   readonly profiles: readonly string[];
-  readonly healthcheck?: { readonly test?: readonly string[] | string; readonly disable?: boolean };
+  readonly healthcheck?: ComposeHealthcheck;
+  /** `deploy.replicas`: how many containers compose runs of this service (absent: one). */
+  readonly replicas?: number;
   /** How long `stop` waits after SIGTERM before SIGKILL (compose `stop_grace_period`, default 10 s). */
   readonly stopGracePeriodMs: number;
   readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ComposeHealthcheck {
+  readonly test?: readonly string[] | string;
+  readonly disable?: boolean;
+  /** Time between checks (compose `interval`, default 30 s). */
+  readonly intervalMs?: number;
+  /** How long one check may take (compose `timeout`, default 30 s). */
+  readonly timeoutMs?: number;
+  /** Consecutive failures before the service counts as unhealthy (compose default 3). */
+  readonly retries?: number;
+  /** Grace after start during which failures do not count (compose `start_period`, default 0). */
+  readonly startPeriodMs?: number;
 }
 
 /** A compose file that cannot be read, parsed or understood. The message names the file and the offending field. */
@@ -112,6 +127,19 @@ const labelsSchema = z
   .optional()
   .transform((l) => l ?? {});
 
+const durationSchema = z
+  .string()
+  .optional()
+  .refine((s) => s === undefined || parseDuration(s) !== null, 'a duration such as 10s or 1m30s');
+
+/** Compose's healthcheck with its durations in milliseconds; only the fields the file sets. */
+function normaliseHealthcheck(h: z.infer<typeof serviceSchema>['healthcheck']): ComposeHealthcheck | undefined {
+  if (h === undefined) return undefined;
+  const ms = (s: string | undefined) => (s === undefined ? undefined : (parseDuration(s) as number));
+  const out = { test: h.test, disable: h.disable, intervalMs: ms(h.interval), timeoutMs: ms(h.timeout), retries: h.retries, startPeriodMs: ms(h.start_period) };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as ComposeHealthcheck;
+}
+
 const serviceSchema = z.object({
   command: commandSchema,
   image: z.string().optional(),
@@ -121,8 +149,16 @@ const serviceSchema = z.object({
   restart: z.string().regex(/^(no|always|unless-stopped|on-failure(:\d+)?)$/, 'no, always, unless-stopped, on-failure or on-failure:<max retries>').optional(),
   profiles: z.array(z.string()).optional().transform((p) => p ?? []),
   healthcheck: z
-    .object({ test: z.union([z.array(z.string()), z.string()]).optional(), disable: z.boolean().optional() })
+    .object({
+      test: z.union([z.array(z.string()), z.string()]).optional(),
+      disable: z.boolean().optional(),
+      interval: durationSchema,
+      timeout: durationSchema,
+      retries: z.number().int().min(0).optional(),
+      start_period: durationSchema,
+    })
     .optional(),
+  deploy: z.object({ replicas: z.coerce.number().int().min(0).optional() }).optional(),
   stop_grace_period: z
     .string()
     .optional()
@@ -187,7 +223,8 @@ export function normaliseCompose(
       dependsOn: s.depends_on,
       restart: s.restart ?? 'no',
       profiles: s.profiles,
-      healthcheck: s.healthcheck,
+      healthcheck: normaliseHealthcheck(s.healthcheck),
+      ...(s.deploy?.replicas !== undefined ? { replicas: s.deploy.replicas } : {}),
       stopGracePeriodMs: s.stop_grace_period === undefined ? 10_000 : (parseDuration(s.stop_grace_period) as number),
       labels: s.labels,
     });
