@@ -65,6 +65,16 @@ describe('the Kubernetes manifests (deploy/k8s)', () => {
       expect(diffRender(renderComposeFile(REPO_ROOT), path.join(REPO_ROOT, K8S_DIR))).toEqual([]);
     });
 
+    it('renders the compose file\'s own defaults, whatever the shell or .env say', () => {
+      const before = renderComposeFile(REPO_ROOT);
+      process.env.TICKER_RATE_GROUP = 'from-the-shell';
+      try {
+        expect(renderComposeFile(REPO_ROOT)).toEqual(before);
+      } finally {
+        delete process.env.TICKER_RATE_GROUP;
+      }
+    });
+
     it('notices when compose declares a worker the manifests do not have', () => {
       const worker = pinnedWorkers[0]!;
       const added: ComposeProject = { services: { ...compose.services, 'worker-sol-usd': { ...worker, name: 'worker-sol-usd', environment: { ...worker.environment, PAIR: 'SOL-USD', COMPOSE_SERVICE: 'worker-sol-usd' } } } };
@@ -199,6 +209,16 @@ describe('the Kubernetes manifests (deploy/k8s)', () => {
         } else {
           expect((c.livenessProbe as { exec: { command: string[] } }).exec.command).toEqual(['node', 'dist/worker/health.js']);
         }
+        // Compose's timing: interval, timeout and retries as they are; start_period as extra startup attempts.
+        const hc = composeServices.find((s) => s.name === pod.metadata?.labels?.['tickwatch/compose-service'])!.healthcheck!;
+        const timing = (p: unknown) => {
+          const { periodSeconds, timeoutSeconds, failureThreshold } = p as Record<string, number>;
+          return { periodSeconds, timeoutSeconds, failureThreshold };
+        };
+        const expected = { periodSeconds: hc.intervalMs! / 1000, timeoutSeconds: hc.timeoutMs! / 1000, failureThreshold: hc.retries! };
+        expect(timing(c.livenessProbe)).toEqual(expected);
+        expect(timing(c.readinessProbe)).toEqual(expected);
+        expect(timing(c.startupProbe)).toEqual({ ...expected, failureThreshold: hc.retries! + Math.ceil(hc.startPeriodMs! / hc.intervalMs!) });
       }
     });
   });

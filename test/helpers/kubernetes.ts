@@ -23,6 +23,7 @@ export interface KubeObject {
 /** `kubectl kustomize <dir>`: the objects it renders. Throws with kubectl's message if it cannot. */
 export function kustomize(dir: string): KubeObject[] {
   const run = spawnSync('kubectl', ['kustomize', dir], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  if ((run.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw new Error('kubectl is not on PATH: the manifest tests render with `kubectl kustomize` (kubectl 1.32 or later)');
   if (run.error) throw run.error;
   if (run.status !== 0) throw new Error(`kubectl kustomize ${dir} failed (${run.status}): ${run.stderr}`);
   return YAML.parseAllDocuments(run.stdout).map((d) => d.toJS() as KubeObject);
