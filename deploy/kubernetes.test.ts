@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { normaliseCompose, readComposeFile, type ComposeProject } from '../fleet/compose-file';
+import { ComposeFileError, normaliseCompose, parseComposeYaml, readComposeFile, type ComposeProject } from '../fleet/compose-file';
 import { kustomize, strictProblems, type KubeObject } from '../test/helpers/kubernetes';
 import { REPO_ROOT } from '../test/helpers/process';
 import { diffRender, K8S_DIR, renderComposeFile, writeRender } from './k8s-files';
@@ -45,6 +45,22 @@ function podOwners(objects: readonly KubeObject[]): PodOwner[] {
 }
 
 const byName = (objects: readonly KubeObject[], kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+describe('what the render reads from compose beyond the local runner', () => {
+  const parse = (service: string) => normaliseCompose(parseComposeYaml(`services:\n  w:\n${service}`), () => undefined).project.services.w!;
+
+  it('takes the health check timing in milliseconds and deploy.replicas', () => {
+    const w = parse('    command: ["node", "dist/worker/main.js"]\n    healthcheck: { test: ["CMD", "true"], interval: 1m30s, timeout: 5s, retries: 2, start_period: 500ms }\n    deploy: { replicas: "3" }\n');
+    expect(w.healthcheck).toEqual({ test: ['CMD', 'true'], intervalMs: 90_000, timeoutMs: 5000, retries: 2, startPeriodMs: 500 });
+    expect(w.replicas).toBe(3);
+    expect(parse('    image: redis\n').replicas).toBeUndefined();
+  });
+
+  it('refuses a health check interval that is not a duration, naming the field', () => {
+    expect(() => parse('    healthcheck: { interval: soon }\n')).toThrow(ComposeFileError);
+    expect(() => parse('    healthcheck: { interval: soon }\n')).toThrow(/services\.w\.healthcheck\.interval: a duration such as 10s/);
+  });
+});
 
 describe('the Kubernetes manifests (deploy/k8s)', () => {
   let base: KubeObject[];
