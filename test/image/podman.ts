@@ -3,6 +3,9 @@ import { execFile } from 'node:child_process';
 /** The image `test/image/prepare.sh` builds (override both with TICKWATCH_IMAGE). */
 export const IMAGE = process.env.TICKWATCH_IMAGE ?? 'localhost/tickwatch:image-test';
 
+/** The Dockerfile's base image (test/image/prepare.sh: NODE_BASE_IMAGE). */
+export const BASE_IMAGE = process.env.NODE_BASE_IMAGE ?? 'docker.io/library/node:20-bookworm-slim';
+
 export interface PodmanResult {
   readonly code: number;
   readonly stdout: string;
