@@ -32,6 +32,9 @@ afterAll(async () => {
 const api = (path: string, init: RequestInit = {}) =>
   fetch(`${master.url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) } });
 
+/** Equal maps whatever their order (a Redis hash answers HGETALL in no set order). */
+const sameEntries = (a: Record<string, number>, b: Record<string, number>) => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+
 async function mirror(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [id, text] of Object.entries(await tr.redis.hgetall(tr.keys.desiredBots))) {
@@ -50,11 +53,11 @@ describe('the bots reconcile loop in a running master', () => {
     expect(await mirror()).toEqual({ 'BTC-USD': 1, eth: 2 });
 
     await tr.redis.del(tr.keys.desiredBots);
-    await waitFor('the mirror rebuilt', async () => JSON.stringify(await mirror()) === JSON.stringify({ 'BTC-USD': 1, eth: 2 }));
+    await waitFor('the mirror rebuilt', async () => sameEntries(await mirror(), { 'BTC-USD': 1, eth: 2 }));
 
     // A bot written into the mirror behind the table's back, or an entry at an old version, is put right too.
     await tr.redis.hset(tr.keys.desiredBots, 'ghost', '{}', 'eth', '{"stale":true}');
-    await waitFor('the mirror repaired', async () => JSON.stringify(await mirror()) === JSON.stringify({ 'BTC-USD': 1, eth: 2 }));
+    await waitFor('the mirror repaired', async () => sameEntries(await mirror(), { 'BTC-USD': 1, eth: 2 }));
   });
 
   it('records a compose worker from its heartbeat as a compose bot, once, and keeps it out of the mirror', async () => {

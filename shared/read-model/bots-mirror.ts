@@ -28,7 +28,8 @@ export interface MirrorResult {
 export async function reconcileDesiredBots(db: Knex, redis: Redis, keys: RedisKeys): Promise<MirrorResult> {
   return db.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [MIRROR_LOCK]);
-    const rows = await trx('bots').select('*').where({ source: 'api' });
+    // In id order: the mirror is written the same way every time, whatever order the table's rows are stored in.
+    const rows = await trx('bots').select('*').where({ source: 'api' }).orderBy('bot_id');
     const bots = new Map(rows.map((r) => [r.bot_id as string, toDesiredBot(toBotItem(r))]));
     const mirrored = await redis.hgetall(keys.desiredBots);
     const written: string[] = [];

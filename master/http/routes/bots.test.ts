@@ -129,7 +129,7 @@ describe('POST /bots', () => {
   it('answers 400 naming an unknown field, listing the known ones', async () => {
     const res = await app.inject({ method: 'POST', url: '/bots', headers: op, payload: { pair: 'LTC-USD', threshold: '0.5' } });
     expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ parameter: 'threshold', allowed: ['pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode'] });
+    expect(res.json()).toMatchObject({ parameter: 'threshold', allowed: ['pair', 'bot_id', 'interval_ms', 'threshold_percent', 'price_field', 'reference_mode', 'rule', 'window_ms', 'pending_polls', 'cooldown_ms', 'max_alerts', 'expires_at'] });
   });
 
   it('answers 400 for a huge value, echoing what was sent, and 413 for a body beyond the limit', async () => {
