@@ -1,6 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createLogger } from '../../shared/platform/logger';
 import { loadMasterConfig } from '../../shared/config/master-config';
+import { makeAlert, publishAlert } from '../../test/helpers/alerts';
 import { collectPageErrors, launchBrowser } from '../../test/helpers/browser';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { createTestRedis, type TestRedis } from '../../test/helpers/redis';
@@ -92,10 +93,17 @@ describe('silences in the dashboard, in a browser', () => {
     await page.close();
   });
 
-  it('shows an analyst the silences and no mute or expire button', async () => {
+  it('shows an analyst the silences, a silenced alert in the history, and no mute or expire button', async () => {
     const created = await api('POST', '/silences', { matchers: { pair: 'SOL-USD' }, duration: '1h', comment: 'listed for analysts' });
     expect(created.status).toBe(201);
+    const alert = makeAlert({ pair: 'SOL-USD', botId: 'sol-ui', observedAt: new Date(Date.now() + 1000).toISOString() });
+    await publishAlert(r.redis, r.keys, alert);
+    await waitFor('the alert stored as silenced', async () => (await api('GET', `/alerts/${alert.id}`)).body.silenced_by === created.body.id, { timeoutMs: 20_000 });
     const { page, errors } = await openWithToken(ANALYST_TOKEN);
+    const historyRow = page.locator(`#history-table tr[data-alert-id="${alert.id}"]`);
+    await historyRow.waitFor();
+    expect(await historyRow.getAttribute('data-silenced-by')).toBe(created.body.id);
+    expect(await historyRow.textContent()).toContain('silenced: not notified');
     const listed = page.locator('#silences-table tbody tr', { hasText: 'pair=SOL-USD' });
     await listed.waitFor();
     await page.locator('#fleet-table tr[data-bot-id="sol-ui"]').waitFor();

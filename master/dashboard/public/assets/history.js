@@ -51,14 +51,15 @@ export function createHistory(deps) {
     const rows = body.items.map((a) => {
       return el(
         'tr',
-        { 'data-alert-id': a.id },
+        { 'data-alert-id': a.id, 'data-silenced-by': a.silenced_by ?? undefined },
         el('td', {}, el('time', { datetime: a.observed_at }, formatDateTime(a.observed_at))),
         el('td', {}, a.pair),
         el('td', { class: `dir-${a.direction}` }, a.direction === 'up' ? '▲ up' : '▼ down'),
         el('td', { class: `num dir-${a.direction}` }, formatPercent(a.change_percent)),
         el('td', { class: 'num' }, formatPrice(a.price)),
         el('td', { class: 'num' }, formatPrice(a.reference_price)),
-        el('td', {}, a.bot_id),
+        // A silenced alert is history like any other; only its notifications were muted.
+        el('td', {}, a.bot_id, a.silenced_by ? el('span', { class: 'detail' }, 'silenced: not notified') : null),
       );
     });
     if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, 'No stored alert matches these filters.')));
