@@ -4,6 +4,7 @@ import { BadRequestError } from '../shared/read-model/bad-request';
 import { parseBotPatch, parseNewBot, type BotPatch, type NewBot } from '../shared/read-model/bot-settings';
 import { parseNewSilence, parseSilenceState, type NewSilence, type SilenceState } from '../shared/read-model/silences';
 import { SILENCE_PAGE_MAX } from '../shared/read-model/silences-repository';
+import { parseReceiversCommand, RECEIVER_OPTIONS, RECEIVERS_HELP, RECEIVERS_USAGE, type ReceiversCommand } from './receivers-args';
 import {
   ALERT_CSV_PARAMS,
   MAX_PAGE_LIMIT,
@@ -35,7 +36,8 @@ export type CliCommand =
   | { readonly kind: 'bots-remove'; readonly botId: string }
   | { readonly kind: 'silences-list'; readonly state?: SilenceState; readonly limit: number; readonly format: Format }
   | { readonly kind: 'silences-add'; readonly silence: NewSilence; readonly format: Format }
-  | { readonly kind: 'silences-expire'; readonly id: string; readonly format: Format };
+  | { readonly kind: 'silences-expire'; readonly id: string; readonly format: Format }
+  | ReceiversCommand;
 
 /** Connection settings given as flags; they override DATABASE_URL / REDIS_URL / REDIS_KEY_PREFIX. */
 export interface CliConnectionFlags {
@@ -61,6 +63,7 @@ export const USAGE = `Usage:
   npm run alerts -- silences list [--state active|pending|expired] [--limit N] [--format table|json]
   npm run alerts -- silences add [--pair P] [--bot-id ID] [--direction D] (--duration D | --ends-at T) [--starts-at T] --comment TEXT
   npm run alerts -- silences expire <silence_id>
+${RECEIVERS_USAGE}
 
 Bots (runtime bots, the same checks as POST/PATCH /bots; changes are recorded in the audit as cli:<your user name>):
   --bot-id ID          the new bot's id [default: the pair]
@@ -82,6 +85,8 @@ Silences (the same checks as POST /silences; who created or expired one is recor
   --starts-at T        ISO-8601 with offset [default: now]
   --comment TEXT       why (required)
   A silence mutes the notifications of the alerts it matches observed while it is active; they are stored as always.
+
+${RECEIVERS_HELP}
 
 Filters (the same as GET /alerts):
   --pair P            a pair such as BTC-USD; repeat it or give a comma list
@@ -143,6 +148,10 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
   }
   if (sub === 'bots') return { command: parseBotsCommand(values, positionals.slice(1)), connection };
   if (sub === 'silences') return { command: parseSilencesCommand(values, positionals.slice(1), now), connection };
+  if (sub === 'receivers') {
+    const given = Object.entries(values).filter(([k, v]) => v !== undefined && !CONNECTION_OPTIONS.includes(k)).map(([k]) => k);
+    return { command: parseReceiversCommand(values, given, positionals.slice(1), (message) => new UsageError(`${message}\n\n${USAGE}`)), connection };
+  }
   if (positionals.length > 1) throw new UsageError(`expected at most one command (stats, fleet or fleet remove <bot_id>), got: ${positionals.join(' ')}\n\n${USAGE}`);
 
   const used = (names: readonly (keyof typeof values)[]) => names.filter((n) => values[n] !== undefined);
@@ -172,6 +181,7 @@ export function parseCommandLine(argv: readonly string[], now: number): { comman
   refuse(['window'], 'the alert list (did you mean `stats --window`?)');
   const format = pickFormat(values.format, FORMATS);
   refuse(['state', 'duration', 'ends-at', 'starts-at', 'comment'], 'the alert list (they belong to `silences`)');
+  refuse(Object.keys(RECEIVER_OPTIONS) as (keyof typeof values)[], 'the alert list (they belong to `receivers`)');
   const query = strip({ pair: values.pair, direction: values.direction, since: values.since, until: values.until, min_change: values['min-change'], silenced: values.silenced, ordering: values.ordering });
   let limit: number | 'all' = format === 'table' ? 50 : 'all';
   if (values.limit !== undefined) {
@@ -373,6 +383,7 @@ const OPTIONS = {
   'database-url': { type: 'string' },
   'redis-url': { type: 'string' },
   'redis-key-prefix': { type: 'string' },
+  ...RECEIVER_OPTIONS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -12,8 +12,9 @@ import { announceBotChange, forgetRuleState, reconcileDesiredBots } from '../sha
 import type { BotItem, BotsRepository } from '../shared/read-model/bots-repository';
 import { describeMatchers, type SilenceItem } from '../shared/read-model/silences';
 import type { SilencesRepository } from '../shared/read-model/silences-repository';
+import type { ReceiversRepository } from '../shared/read-model/receivers-repository';
 import type { CliCommand } from './args';
-import { alertTable, botsTable, fleetTable, silencesTable, statsTable } from './render';
+import { alertTable, botsTable, fleetTable, receiversTable, silencesTable, statsTable } from './render';
 
 /** What the commands need: the API's own query modules over a database, Redis for the fleet, and where to write. */
 export interface CliDeps {
@@ -28,6 +29,8 @@ export interface CliDeps {
   readonly bots?: { readonly db: Knex; readonly repository: BotsRepository; readonly actor: string };
   /** The silences table, for `silences ...` (the repository the API uses). */
   readonly silences?: { readonly repository: SilencesRepository; readonly actor: string };
+  /** The receivers table, for `receivers ...` (the repository the API uses). */
+  readonly receivers?: { readonly repository: ReceiversRepository; readonly actor: string };
   /** Where a warning goes (stderr); stdout stays for output. */
   readonly warn?: (message: string) => void;
 }
@@ -168,6 +171,29 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
       await write(out, command.format === 'json' ? `${JSON.stringify(result.silence, null, 2)}\n` : `${line}\n`);
       return;
     }
+    case 'receivers-list': {
+      const receivers = await receiversDeps(deps).repository.list();
+      await write(out, command.format === 'json' ? `${JSON.stringify(receivers, null, 2)}\n` : `${receiversTable(receivers, now)}\n`);
+      return;
+    }
+    case 'receivers-add': {
+      const { repository, actor } = receiversDeps(deps);
+      const receiver = await repository.create(command.receiver, actor);
+      await write(out, `added receiver ${receiver.name} (${receiver.kind})\n`);
+      return;
+    }
+    case 'receivers-set': {
+      const { repository, actor } = receiversDeps(deps);
+      const receiver = await repository.update(command.name, (current) => command.patchFor(current.kind), actor);
+      await write(out, `changed receiver ${receiver.name} (${receiver.kind})\n`);
+      return;
+    }
+    case 'receivers-remove': {
+      const { repository, actor } = receiversDeps(deps);
+      const receiver = await repository.remove(command.name, actor);
+      await write(out, `removed receiver ${receiver.name}\n`);
+      return;
+    }
     case 'fleet-remove': {
       const { redis, keys } = deps.redis();
       const { removed, last } = await removeBot(redis, keys, command.botId);
@@ -178,6 +204,11 @@ export async function runCommand(command: Exclude<CliCommand, { kind: 'help' }>,
       return;
     }
   }
+}
+
+function receiversDeps(deps: CliDeps): NonNullable<CliDeps['receivers']> {
+  if (!deps.receivers) throw new Error('receivers commands need the receivers table');
+  return deps.receivers;
 }
 
 function silencesDeps(deps: CliDeps): NonNullable<CliDeps['silences']> {

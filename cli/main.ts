@@ -11,6 +11,7 @@ import { createAlertQueries } from '../shared/read-model/alert-queries';
 import { createReplicaReads } from '../shared/read-model/replica-reads';
 import { createBotsRepository } from '../shared/read-model/bots-repository';
 import { createSilencesRepository } from '../shared/read-model/silences-repository';
+import { createReceiversRepository } from '../shared/read-model/receivers-repository';
 import { parseCommandLine, UsageError, USAGE } from './args';
 import { runCommand } from './commands';
 
@@ -75,6 +76,7 @@ async function main(): Promise<number> {
       fleetRetentionMs: config.FLEET_RETENTION,
       bots: { db, repository: createBotsRepository(db), actor: `cli:${osUser()}` },
       silences: { repository: createSilencesRepository(db), actor: `cli:${osUser()}` },
+      receivers: { repository: createReceiversRepository(db), actor: `cli:${osUser()}` },
       warn: (message) => process.stderr.write(`alerts: ${message}\n`),
       redis: () => {
         redis ??= createRedis({ url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES }, logger, {
@@ -87,6 +89,11 @@ async function main(): Promise<number> {
     });
     return 0;
   } catch (err) {
+    // `receivers set` checks a new target against the receiver's stored kind, so that refusal comes from here.
+    if (err instanceof UsageError) {
+      process.stderr.write(`alerts: ${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`alerts: ${describeError(err)}\n`);
     return 1;
   } finally {

@@ -4,6 +4,7 @@ import type { AlertItem, StatsResult } from '../shared/read-model/alert-queries'
 import type { FleetItem } from '../shared/read-model/fleet-view';
 import type { BotItem } from '../shared/read-model/bots-repository';
 import { describeMatchers, type SilenceItem } from '../shared/read-model/silences';
+import type { ReceiverItem } from '../shared/read-model/receivers-repository';
 
 /**
  * Human-readable tables for the terminal (cli-table3). CSV and JSON keep every digit; tables round the change to
@@ -125,6 +126,18 @@ export function silencesTable(silences: readonly SilenceItem[], now: number): st
   const table = new Table({ ...plain, head: ['id', 'matchers', 'state', 'starts', 'ends', 'comment', 'by', 'expired by'] });
   for (const s of silences) {
     table.push(row([s.id, describeMatchers(s.matchers), s.state, when(s.starts_at, now), when(s.expired_at ?? s.ends_at, now), s.comment.slice(0, 40), s.created_by, s.expired_by ?? '-']));
+  }
+  return table.toString();
+}
+
+export function receiversTable(receivers: readonly ReceiverItem[], now: number): string {
+  if (receivers.length === 0) return 'No receivers: set MAIL_TO or WEBHOOK_URL, or add one with `npm run alerts -- receivers add <name> --kind email --to you@example.com`.';
+  const table = new Table({ ...plain, head: ['name', 'kind', 'target', 'match', 'quiet hours', 'group wait', 'source', 'changed', 'by'] });
+  for (const r of receivers) {
+    const match = [r.match.pairs?.join(','), r.match.directions?.join(','), r.match.min_change === undefined ? undefined : `>= ${r.match.min_change}%`].filter(Boolean).join(' ') || 'everything';
+    const quiet = r.quiet_hours ? `${r.quiet_hours.start}-${r.quiet_hours.end} ${r.quiet_hours.tz}` : '-';
+    const wait = Math.max(r.group_wait_ms, r.digest_seconds * 1000);
+    table.push(row([r.name, r.kind, Object.values(r.target).join(' '), match, quiet, wait > 0 ? `${wait} ms` : '-', r.source, ago(r.updated_at, now), r.updated_by]));
   }
   return table.toString();
 }
