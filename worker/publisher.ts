@@ -106,10 +106,12 @@ return 1`;
  * bot's rule state (KEYS[5], `published` +1, `lastUp`/`lastDown` = observation time) in one script, and only while
  * (ARGV[5] = '1': fenced) KEYS[1] holds ARGV[1] (else 0), fewer than ARGV[6] alerts were published (0: unlimited; else
  * 2) and the direction ARGV[8] last alerted at least ARGV[7] ms before ARGV[9] (else 3). So "only once" holds across
- * restarts and lease handovers whatever the worker remembered.
+ * restarts and lease handovers whatever the worker remembered. The alert id ARGV[10] is recorded too: a resend after a
+ * lost reply finds it and answers 1 without publishing or counting it twice.
  */
 const GUARDED_PUBLISH = `
 if ARGV[5] == '1' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[5], 'lastId') == ARGV[10] then return 1 end
 local max = tonumber(ARGV[6])
 if max > 0 and tonumber(redis.call('HGET', KEYS[5], 'published') or '0') >= max then return 2 end
 local field = ARGV[8]
@@ -121,7 +123,7 @@ redis.call('PUBLISH', KEYS[2], ARGV[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'alert', ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[4])
 redis.call('HINCRBY', KEYS[5], 'published', 1)
-redis.call('HSET', KEYS[5], field, ARGV[9])
+redis.call('HSET', KEYS[5], field, ARGV[9], 'lastId', ARGV[10])
 return 1`;
 
 /** The bot's rule state refused the alert (GUARDED_PUBLISH answered 2 or 3). */
@@ -209,7 +211,7 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
     const field = alert.direction === 'up' ? 'lastUp' : 'lastDown';
     const done = Number(
       await redis.eval(GUARDED_PUBLISH, 5, fence?.leaseKey ?? keys.alertStream(alert.pair), keys.alertChannel(alert.pair), keys.alertStream(alert.pair), keys.pairsSet, keys.ruleState(alert.pair, alert.botId),
-        fence?.token ?? '', json, String(deps.streamMaxLen), alert.pair, fence ? '1' : '0', String(maxAlerts), String(cooldownMs), field, String(Date.parse(alert.observedAt))),
+        fence?.token ?? '', json, String(deps.streamMaxLen), alert.pair, fence ? '1' : '0', String(maxAlerts), String(cooldownMs), field, String(Date.parse(alert.observedAt)), alert.id),
     );
     if (done === 0) throw new LeaseLostError(`the bot's lease no longer holds ${fence?.token ?? ''}`);
     if (done === 2) throw new RuleRefusedError('exhausted');
