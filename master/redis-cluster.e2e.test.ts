@@ -25,6 +25,7 @@ describe('on a Redis Cluster', () => {
   const channelMessages: { channel: string; alert: AlertMessage }[] = [];
   const OPERATOR_TOKEN = randomBytes(16).toString('hex');
   let api = '';
+  let streamMaster: ServiceProcess | undefined;
 
   beforeAll(async () => {
     [cluster, t] = await Promise.all([startRedisCluster(), createTestDatabase()]);
@@ -32,7 +33,7 @@ describe('on a Redis Cluster', () => {
       rateLimit: 0,
       // 100 -> 101 up 1 %; 101 -> 99.99 down 1 % (last-alert reference); 2000 -> 2010 up 0.5 %.
       // SOL-USD (a runtime bot) alternates for good: every poll but the first alerts.
-      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'], 'SOL-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '101' : '100')) } },
+      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'], 'SOL-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '101' : '100')), 'ADA-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '1.01' : '1')) } },
     });
     const logger = createLogger({ name: 'cluster-test', level: 'silent' });
     redis = createRedis({ url: 'redis://127.0.0.1:6379', clusterNodes: cluster.nodesVar.split(',') }, logger, { name: 'cluster-test' });
@@ -58,6 +59,7 @@ describe('on a Redis Cluster', () => {
   it('stores every alert once, the pairs in slots of their own, and SPUBLISHes each on its channel', async () => {
     const master = startService('master/main.ts', { ...common(), DATABASE_URL: t.url, API_HOST: '127.0.0.1', API_PORT: '0', API_TOKENS: `ops:operator:${OPERATOR_TOKEN}` });
     processes.push(master);
+    streamMaster = master;
     await master.waitForOutput('master started', 30_000);
     api = /master started; API on (http:\/\/[^\s"]+)/.exec(master.output())![1]!;
     for (const pair of ['BTC-USD', 'ETH-USD']) {
@@ -89,6 +91,11 @@ describe('on a Redis Cluster', () => {
     expect(channelMessages.map((m) => m.alert.id).sort()).toEqual(rows.map((r) => r.id).sort());
     expect(new Set(channelMessages.map((m) => m.channel))).toEqual(new Set([`${prefix}alerts:BTC-USD`, `${prefix}alerts:ETH-USD`]));
 
+    // The container health check reads the bot's heartbeat from the cluster.
+    const health = startService('worker/health.ts', { ...common(), PAIR: 'BTC-USD' });
+    expect(await health.exited).toBe(0);
+    expect(health.output()).toMatch(/healthy: bot BTC-USD is ok/);
+
     // Nothing more arrives later: no row is stored twice.
     await new Promise((r) => setTimeout(r, 1000));
     expect(await t.db('alerts').count({ n: '*' }).first()).toEqual({ n: '3' });
@@ -110,7 +117,25 @@ describe('on a Redis Cluster', () => {
     // The lease lives in the pair's slot, beside the stream the fenced script adds to.
     expect(await redis.get(keys.botLease('sol', 'SOL-USD'))).toMatch(/^gw1:\d+$/);
     expect(await cluster.primaryFor(keys.botLease('sol', 'SOL-USD'))).toBe(await cluster.primaryFor(keys.alertStream('SOL-USD')));
+    const health = startService('worker/health.ts', { ...common(), WORKER_ID: 'gw1' });
+    expect(await health.exited).toBe(0);
+    expect(health.output()).toMatch(/healthy: worker gw1 is holding bot sol/);
     const ids = (await t.db('alerts').where({ pair: 'SOL-USD' }).select('id')).map((r) => r.id as string);
     expect(new Set(ids).size).toBe(ids.length);
   }, 60_000);
+
+  it('a DELIVERY=pubsub master with PAIRS=* SSUBSCRIBEs to every pair, also one that appears later', async () => {
+    // The stream master steps aside: every row from now on comes through the sharded channels.
+    expect(await streamMaster!.stop('SIGTERM')).toBe(0);
+    const count = async (pair: string) => Number((await t.db('alerts').where({ pair }).count({ n: '*' }).first())?.n);
+    const solBefore = await count('SOL-USD');
+    const master = startService('master/main.ts', { ...common(), DATABASE_URL: t.url, API_HOST: '127.0.0.1', API_PORT: '0', DELIVERY: 'pubsub', CONSUMER_NAME: 'pubsub-master' });
+    processes.push(master);
+    await master.waitForOutput('master started', 30_000);
+    // SOL-USD's runtime bot keeps alerting: its channel was subscribed at start.
+    await waitFor('SOL-USD alerts through the sharded channel', async () => (await count('SOL-USD')) >= solBefore + 3, { timeoutMs: 20_000 });
+    // A pair whose first worker starts now: found in the pairs set at the next re-read.
+    processes.push(startService('worker/main.ts', { ...common(), PAIR: 'ADA-USD', FETCH_INTERVAL_MS: '200', OSCILLATION_PERCENT: '0.5', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' }));
+    await waitFor('ADA-USD alerts through the sharded channel', async () => (await count('ADA-USD')) >= 3, { timeoutMs: 30_000 });
+  }, 90_000);
 });
