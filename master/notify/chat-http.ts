@@ -40,11 +40,13 @@ export function urlSecretForms(url: string, extra: readonly string[] = []): stri
 }
 
 /**
- * POSTs `body` as JSON. A network failure or a timeout is a transient DeliveryError whose message names the service and
- * never the URL (its path carries the token); any HTTP answer is returned for the caller to classify. The DeliveryError's
- * cause is a scrubbed copy, since whoever logs the error may log its cause too.
+ * POSTs `body` as JSON. A URL that does not parse is a permanent DeliveryError; a network failure or a timeout is a
+ * transient one whose message names the service and never the URL (its path carries the token). Any HTTP answer is
+ * returned for the caller to classify. The DeliveryError's cause is a scrubbed copy, since whoever logs the error may
+ * log its cause too.
  */
 export async function postChatJson(request: { service: string; url: string; body: unknown; timeoutMs: number; secrets: readonly string[] }): Promise<ChatAnswer> {
+  if (!URL.canParse(request.url)) throw new DeliveryError(`${request.service} URL is not a valid URL; not sending`, false);
   let response: Response;
   try {
     response = await fetch(request.url, {

@@ -78,6 +78,8 @@ describe('Slack sender against a local incoming webhook', () => {
       slack.queue(slackError(400, 'invalid_payload'));
       const bad = await failure(sender.send({ url: slack.url }, many(1), options));
       expect([bad.transient, bad.message]).toEqual([false, 'slack answered HTTP 400: invalid_payload']);
+      const invalid = await failure(sender.send({ url: `not a url ${slack.token}` }, many(1), options));
+      expect([invalid.transient, invalid.message]).toEqual([false, 'slack URL is not a valid URL; not sending']);
       const gone = await failure(sender.send({ url: `${slack.url}x` }, many(1), options));
       expect([gone.transient, gone.message]).toEqual([false, 'slack answered HTTP 404: no_service']);
     });
