@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseAlertMessage, type AlertMessage } from '../shared/contract/alert';
 import { createRedisKeys } from '../shared/contract/redis-keys';
 import { createLogger } from '../shared/platform/logger';
-import { closeRedis, createRedis, type Redis } from '../shared/platform/redis';
+import { closeRedis, createRedis, duplicateRedis, subscribeSharded, type Redis } from '../shared/platform/redis';
 import { createTickerSimulator, type TickerSimulator } from '../sim/simulator';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';
@@ -34,6 +34,7 @@ describe('when the primary of a busy pair is killed on a Redis Cluster', () => {
   let database: TestDatabase;
   let sim: TickerSimulator;
   let redis: Redis;
+  let subscriber: Redis | undefined;
   const services: ServiceProcess[] = [];
   const keys = createRedisKeys(`cf${randomUUID().slice(0, 6)}:`);
   const logger = createLogger({ name: 'cluster-fault', level: 'silent' });
@@ -46,6 +47,7 @@ describe('when the primary of a busy pair is killed on a Redis Cluster', () => {
   }, 60_000);
   afterAll(async () => {
     for (const s of services) await s.stop('SIGKILL');
+    await closeRedis(subscriber);
     await closeRedis(redis);
     await sim?.close();
     await cluster?.destroy();
@@ -94,6 +96,11 @@ describe('when the primary of a busy pair is killed on a Redis Cluster', () => {
       }),
     );
     services.push(...workers);
+    // A live subscriber of the busy pair's sharded channel, whose shard is the one about to lose its primary.
+    const heard: number[] = [];
+    subscriber = duplicateRedis(redis, 'cluster-fault-sub', { subscriber: true });
+    subscriber.on('smessage', () => heard.push(Date.now()));
+    await subscribeSharded(subscriber, [keys.alertChannel(BUSY)]);
     const stored = async () => Number(((await database.db('alerts').count('* as n')) as { n: string }[])[0]!.n);
     await waitFor('alerts to flow before the kill', async () => (await stored()) >= 30, { timeoutMs: 30_000 });
 
@@ -125,6 +132,11 @@ describe('when the primary of a busy pair is killed on a Redis Cluster', () => {
       const [entry] = await redis.xrevrange(keys.alertStream(BUSY), '+', '-', 'COUNT', 1);
       const at = entry ? Number(entry[0].split('-')[0]) : 0;
       return at >= restartedAt ? at - restartedAt : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 20 });
+    // The subscriber follows the channel's shard to its new primary by itself.
+    const subscriberBackMs = await waitFor('the subscriber to hear the busy pair again', () => {
+      const at = heard.find((t) => t >= restartedAt);
+      return at === undefined ? undefined : at - restartedAt;
     }, { timeoutMs: 20_000, intervalMs: 20 });
     // The master: a row committed for the busy pair after the failover.
     await waitFor('the master to store the busy pair again', async () => {
@@ -171,6 +183,7 @@ describe('when the primary of a busy pair is killed on a Redis Cluster', () => {
         stored_before_kill: storedBeforeKill,
         failover_ms: failoverMs,
         busy_pair_back_after_restart_ms: busyRecoveryMs,
+        subscriber_back_after_restart_ms: subscriberBackMs,
         publish_p50_ms: percentile(publishMs, 50),
         publish_p99_ms: percentile(publishMs, 99),
         publish_max_ms: Math.max(...publishMs),
