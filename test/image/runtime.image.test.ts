@@ -1,23 +1,34 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { normaliseCompose, parseComposeYaml, type ComposeService } from '../../fleet/compose-file';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { freePort } from '../helpers/net';
+import { REPO_ROOT } from '../helpers/process';
 import { createTestRedis, type TestRedis } from '../helpers/redis';
 import { waitFor } from '../helpers/wait';
 import { BASE_IMAGE, containerState, envArgs, IMAGE, podman, podmanOk } from './podman';
 
 /**
  * The runtime image, run for real: migrate, simulator, master and two workers as podman containers on the host network
- * against this file's own database (created empty: the migrate container builds it) and Redis key prefix, with the
- * environment docker-compose.yml gives them. `npm run test:image` builds the image first (test/image/prepare.sh).
+ * against this file's own database (created empty: the migrate container builds it) and Redis key prefix. Commands,
+ * environment, health commands and stop grace periods come from docker-compose.yml itself (with its defaults), so the
+ * test runs what `docker compose up` would; only what the host network and the test need is changed (addresses and
+ * ports, a faster poll). `npm run test:image` builds the image first (test/image/prepare.sh).
  *
  * Every container runs with a read-only root filesystem (podman adds tmpfs /tmp, /run, /var/tmp), as a Kubernetes
  * securityContext would have it. The master and the ETH worker run without an init process (node is pid 1, as in a pod);
  * the BTC worker and the simulator with `--init`, as compose's `init: true` runs them.
  */
 
-/** Stop grace periods, from docker-compose.yml (`stop_grace_period`); the simulator has compose's default. */
-const GRACE_S = { worker: 15, master: 20, sim: 10 } as const;
+const COMPOSE = normaliseCompose(parseComposeYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8')), () => undefined).project.services;
+const service = (serviceName: string): ComposeService => {
+  const found = COMPOSE[serviceName];
+  if (!found?.command) throw new Error(`docker-compose.yml has no service ${serviceName} with a command: the image test runs it`);
+  return found;
+};
+const SERVICES = { migrate: service('migrate'), sim: service('sim'), master: service('master'), btc: service('worker-btc-usd'), eth: service('worker-eth-usd') };
+const graceS = (s: ComposeService) => s.stopGracePeriodMs / 1000;
 
 const run = randomBytes(4).toString('hex');
 const name = (role: string) => `tw-image-${run}-${role}`;
@@ -30,24 +41,37 @@ let simPort: number;
 /** How long each `podman stop` took, printed once at the end beside the image size. */
 const stopMs: Record<string, number> = {};
 
-const workerEnv = (pair: string, service: string): Record<string, string> => ({
-  REDIS_URL: redis.url,
-  REDIS_KEY_PREFIX: redis.prefix,
-  LOG_LEVEL: 'info',
-  TICKER_BASE_URL: `http://127.0.0.1:${simPort}/v0/ticker`,
-  TICKER_RATE_LIMIT_PER_MIN: '250',
-  // Faster than compose's 5 s so the test sees alerts within seconds; the simulator moves prices every 100 ms.
-  FETCH_INTERVAL_MS: '500',
-  OSCILLATION_PERCENT: '0.01',
-  PRICE_FIELD: 'ask',
-  REFERENCE_MODE: 'last-alert',
-  PAIR: pair,
-  COMPOSE_SERVICE: service,
-});
+/**
+ * A service's compose environment on this machine: compose's `redis` and `postgres` hosts become this file's Redis and
+ * database, variables compose takes from the host (`null`) are left out, `overrides` win.
+ */
+function environmentOf(s: ComposeService, overrides: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(s.environment)) {
+    if (value === null) continue;
+    if (/^redis:\/\/redis:6379\/?$/.test(value)) env[key] = redis.url;
+    else if (/^postgres(ql)?:\/\/[^@/]*@postgres:5432\//.test(value)) env[key] = db.url;
+    else env[key] = value;
+  }
+  if (env.REDIS_URL !== undefined) env.REDIS_KEY_PREFIX = redis.prefix;
+  return { ...env, ...overrides };
+}
+
+/**
+ * The compose health command of a service, as `podman exec` runs it. `port`: the port compose's command uses inside the
+ * container, replaced by the test's (the test's containers share the host network).
+ */
+function healthCommand(s: ComposeService, port?: { readonly compose: string | null | undefined; readonly test: number }): string[] {
+  const test = s.healthcheck?.test;
+  if (!Array.isArray(test) || test.length < 2) throw new Error(`docker-compose.yml: ${s.name} has no exec-form health check`);
+  const [kind, ...rest] = test as string[];
+  const command = kind === 'CMD-SHELL' ? ['sh', '-c', rest.join(' ')] : rest;
+  return port ? command.map((arg) => arg.replace(`:${port.compose}/`, `:${port.test}/`)) : command;
+}
 
 /** `podman run -d` of a long-running role on the host network with a read-only root filesystem. */
-async function startContainer(containerName: string, env: Record<string, string>, command: readonly string[], flags: readonly string[] = []): Promise<void> {
-  await podmanOk(['run', '-d', '--name', containerName, '--network=host', '--read-only', ...flags, ...envArgs(env), IMAGE, ...command]);
+async function startContainer(containerName: string, s: ComposeService, env: Record<string, string>, flags: readonly string[] = []): Promise<void> {
+  await podmanOk(['run', '-d', '--name', containerName, '--network=host', '--read-only', ...flags, ...envArgs(env), IMAGE, ...s.command!]);
 }
 
 async function logsOf(containerName: string): Promise<string> {
@@ -56,6 +80,13 @@ async function logsOf(containerName: string): Promise<string> {
 }
 
 const alertCount = async (pair: string) => Number((await db.db('alerts').where({ pair }).count<{ count: string }[]>('* as count'))[0]!.count);
+
+const workerEnv = (s: ComposeService) =>
+  environmentOf(s, {
+    TICKER_BASE_URL: `http://127.0.0.1:${simPort}/v0/ticker`,
+    // Faster than compose's 5 s so the test sees alerts within seconds; the simulator moves prices every 100 ms.
+    FETCH_INTERVAL_MS: '500',
+  });
 
 beforeAll(async () => {
   if ((await podman(['image', 'exists', IMAGE])).code !== 0) {
@@ -66,34 +97,20 @@ beforeAll(async () => {
   redis = await createTestRedis({ label: 'img' });
   [apiPort, simPort] = [await freePort(), await freePort()];
 
-  const migrate = await podman(['run', '--name', NAMES.migrate, '--network=host', '--read-only', ...envArgs({ DATABASE_URL: db.url }), IMAGE, 'node', 'dist/master/migrate.js'], 120_000);
+  const migrate = await podman(['run', '--name', NAMES.migrate, '--network=host', '--read-only', ...envArgs(environmentOf(SERVICES.migrate)), IMAGE, ...SERVICES.migrate.command!], 120_000);
   if (migrate.code !== 0) throw new Error(`the migrate container exited ${migrate.code}:\n${migrate.stdout}${migrate.stderr}`);
 
   await startContainer(
     NAMES.sim,
-    { SIM_PORT: String(simPort), SIM_HOST: '127.0.0.1', SIM_PAIRS: 'BTC-USD=67000,ETH-USD=3500', SIM_STEP_MS: '100', SIM_VOLATILITY_PERCENT: '0.05', SIM_RATE_LIMIT_PER_MIN: '0', LOG_LEVEL: 'info' },
-    ['node', 'dist/sim/main.js'],
+    SERVICES.sim,
+    environmentOf(SERVICES.sim, { SIM_PORT: String(simPort), SIM_HOST: '127.0.0.1', SIM_PAIRS: 'BTC-USD=67000,ETH-USD=3500', SIM_STEP_MS: '100', SIM_VOLATILITY_PERCENT: '0.05', SIM_RATE_LIMIT_PER_MIN: '0' }),
     ['--init'],
   );
-  await startContainer(
-    NAMES.master,
-    {
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: redis.prefix,
-      LOG_LEVEL: 'info',
-      MASTER_PAIRS: '*',
-      // On the host network 0.0.0.0 (the image's API_HOST) would serve the API to every interface of this machine.
-      API_HOST: '127.0.0.1',
-      API_PORT: String(apiPort),
-      NOTIFY: 'log',
-      EVENTS_MAX_CLIENTS: '100',
-    },
-    ['node', 'dist/master/main.js'],
-  );
-  await startContainer(NAMES.btc, workerEnv('BTC-USD', 'worker-btc-usd'), ['node', '--max-semi-space-size=2', 'dist/worker/main.js'], ['--init']);
+  // On the host network the image's API_HOST=0.0.0.0 would serve the API on every interface of this machine.
+  await startContainer(NAMES.master, SERVICES.master, environmentOf(SERVICES.master, { API_HOST: '127.0.0.1', API_PORT: String(apiPort) }));
+  await startContainer(NAMES.btc, SERVICES.btc, workerEnv(SERVICES.btc), ['--init']);
   // A terminal on stdout: the logger switches to pino-pretty (a worker thread) and must keep working.
-  await startContainer(NAMES.eth, workerEnv('ETH-USD', 'worker-eth-usd'), ['node', '--max-semi-space-size=2', 'dist/worker/main.js'], ['-t']);
+  await startContainer(NAMES.eth, SERVICES.eth, workerEnv(SERVICES.eth), ['-t']);
 }, 180_000);
 
 afterAll(async () => {
@@ -111,7 +128,7 @@ describe('the runtime image', () => {
     expect(tables.rows.map((r) => r.tablename)).toEqual(expect.arrayContaining(['alerts', 'notifications', 'bots']));
   });
 
-  it('serves /ready with 200 from the master, and the compose health command of the master exits 0', async () => {
+  it('serves /ready with 200 from the master, and the compose health commands of the master and the simulator exit 0', async () => {
     const ready = await waitFor(
       'the master to be ready',
       async () => {
@@ -121,8 +138,10 @@ describe('the runtime image', () => {
       { timeoutMs: 60_000, intervalMs: 250 },
     );
     expect(ready).toEqual({ status: 'ready', postgres: 'ok', redis: 'ok' });
-    const probe = await podman(['exec', NAMES.master, 'node', 'dist/fleet/http-probe.js', `http://127.0.0.1:${apiPort}/ready`]);
-    expect({ code: probe.code, out: probe.stdout.trim() }).toEqual({ code: 0, out: expect.stringContaining('answered 200') });
+    const probe = await podman(['exec', NAMES.master, ...healthCommand(SERVICES.master, { compose: SERVICES.master.environment.API_PORT, test: apiPort })]);
+    expect({ code: probe.code, out: probe.stdout.trim() }).toEqual({ code: 0, out: expect.stringContaining('/ready answered 200') });
+    const simProbe = await podman(['exec', NAMES.sim, ...healthCommand(SERVICES.sim, { compose: SERVICES.sim.environment.SIM_PORT, test: simPort })]);
+    expect({ code: simProbe.code, out: simProbe.stdout.trim() }).toEqual({ code: 0, out: expect.stringContaining('answered 200') });
   }, 90_000);
 
   it('stores the alerts the workers publish, for both pairs', async () => {
@@ -132,9 +151,9 @@ describe('the runtime image', () => {
   }, 120_000);
 
   it("exits 0 from each worker's compose health command (node dist/worker/health.js)", async () => {
-    for (const worker of [NAMES.btc, NAMES.eth]) {
+    for (const [worker, s] of [[NAMES.btc, SERVICES.btc], [NAMES.eth, SERVICES.eth]] as const) {
       const health = await waitFor(`${worker} healthy`, async () => {
-        const r = await podman(['exec', worker, 'node', 'dist/worker/health.js']);
+        const r = await podman(['exec', worker, ...healthCommand(s)]);
         return r.code === 0 ? r : undefined;
       }, { timeoutMs: 30_000, intervalMs: 500 });
       expect(health.stdout).toMatch(/^healthy: bot (BTC|ETH)-USD is (ok|degraded)/);
@@ -182,11 +201,11 @@ describe('the runtime image', () => {
 
   describe('podman stop, in reverse order of start (workers, master, simulator)', () => {
     it.each([
-      ['the TTY worker', NAMES.eth, GRACE_S.worker],
-      ['the worker', NAMES.btc, GRACE_S.worker],
-      ['the master', NAMES.master, GRACE_S.master],
-      ['the simulator', NAMES.sim, GRACE_S.sim],
-    ])('stops %s on SIGTERM with exit code 0 within its grace period', async (_what, container, graceS) => {
+      ['the TTY worker', NAMES.eth, graceS(SERVICES.eth)],
+      ['the worker', NAMES.btc, graceS(SERVICES.btc)],
+      ['the master', NAMES.master, graceS(SERVICES.master)],
+      ['the simulator', NAMES.sim, graceS(SERVICES.sim)],
+    ])('stops %s (%s) on SIGTERM with exit code 0 within its compose grace period of %s s', async (_what, container, graceS) => {
       const started = Date.now();
       await podmanOk(['stop', '--time', String(graceS), container], (graceS + 30) * 1000);
       const tookMs = Date.now() - started;
