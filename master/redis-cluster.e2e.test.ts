@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseAlertMessage, type AlertMessage } from '../shared/contract/alert';
-import { createRedisKeys } from '../shared/contract/redis-keys';
+import { ALERT_CONSUMER_GROUP, createRedisKeys } from '../shared/contract/redis-keys';
 import { createLogger } from '../shared/platform/logger';
-import { closeRedis, createRedis, duplicateRedis, subscribeSharded, type Redis } from '../shared/platform/redis';
+import { closeRedis, createRedis, deleteKeysWithPrefix, duplicateRedis, scanKeys, subscribeSharded, type Redis } from '../shared/platform/redis';
+import { createRateBudget } from '../worker/rate-budget';
+import { createDeadLetters } from './ingest/dead-letter';
+import { createMetrics } from './metrics';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { startService, type ServiceProcess } from '../test/helpers/process';
 import { startRedisCluster, type TestRedisCluster } from '../test/helpers/redis-cluster';
@@ -138,4 +141,29 @@ describe('on a Redis Cluster', () => {
     processes.push(startService('worker/main.ts', { ...common(), PAIR: 'ADA-USD', FETCH_INTERVAL_MS: '200', OSCILLATION_PERCENT: '0.5', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' }));
     await waitFor('ADA-USD alerts through the sharded channel', async () => (await count('ADA-USD')) >= 3, { timeoutMs: 30_000 });
   }, 90_000);
+
+  it('the rate budget, dead letters and prefix scans work across the cluster slots', async () => {
+    const logger = createLogger({ name: 'cluster-test', level: 'silent' });
+    // The budget and its pause share a tag: the reserve script runs (a CROSSSLOT refusal would fall back to local mode).
+    for (const group of ['default', 'eu-west']) {
+      const budget = createRateBudget({ redis, keys, group, limit: 600, windowMs: 1000, logger });
+      const grant = await budget.acquire(new AbortController().signal);
+      expect(grant).toMatchObject({ mode: 'shared', aborted: false });
+    }
+    // A dead letter for an entry of a pair's stream: recorded and the entry acknowledged, in two slots.
+    const stream = keys.alertStream('DLQ-USD');
+    await redis.xgroup('CREATE', stream, ALERT_CONSUMER_GROUP, '0', 'MKSTREAM');
+    const entryId = await redis.xadd(stream, '*', 'alert', 'not json');
+    await redis.xreadgroup('GROUP', ALERT_CONSUMER_GROUP, 'c1', 'STREAMS', stream, '>');
+    await createDeadLetters({ redis, keys, logger, metrics: createMetrics({ defaultMetrics: false }) }).add({ reason: 'not json', source: 'stream', stream, entryId: entryId!, payload: 'not json' }, { group: ALERT_CONSUMER_GROUP });
+    expect(((await redis.xpending(stream, ALERT_CONSUMER_GROUP)) as [number])[0]).toBe(0);
+    expect(await redis.xlen(keys.deadLetterStream)).toBe(1);
+    // SCAN on every primary: keys of every slot are found, and deleted.
+    const scratch = `${prefix}scratch:`;
+    const many = Array.from({ length: 30 }, (_, i) => `${scratch}${i}`);
+    await Promise.all(many.map((k) => redis.set(k, '1')));
+    expect((await scanKeys(redis, `${scratch}*`)).sort()).toEqual([...many].sort());
+    await deleteKeysWithPrefix(redis, scratch);
+    expect(await scanKeys(redis, `${scratch}*`)).toEqual([]);
+  });
 });

@@ -25,7 +25,9 @@ const MAX_PAYLOAD = 64 * 1024;
 export interface DeadLetters {
   /**
    * Appends the message to the dead-letter stream. For a stream entry, the XADD and the XACK of the original go in one
-   * MULTI, so the entry is either still pending or dead-lettered and acknowledged, never lost or recorded twice.
+   * MULTI, so the entry is either still pending or dead-lettered and acknowledged, never lost or recorded twice. On a
+   * Redis Cluster the two streams are in different slots: XADD first, XACK after, so a crash between them records the
+   * entry twice (it is re-read and dead-lettered again), never loses it.
    */
   add(entry: DeadLetterEntry, ack?: { group: string }): Promise<void>;
 }
