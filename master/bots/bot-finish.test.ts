@@ -1,4 +1,4 @@
-import { readBotStatus } from '../../shared/contract/fleet-status';
+import { readBotStatus, writeBotStatus } from '../../shared/contract/fleet-status';
 import { loadMasterConfig } from '../../shared/config/master-config';
 import { createLogger } from '../../shared/platform/logger';
 import { createTickerSimulator, type TickerSimulator } from '../../sim/simulator';
@@ -89,5 +89,35 @@ describe('a runtime bot whose rule is done', () => {
     await new Promise((r) => setTimeout(r, 600));
     const actions = ((await api('/audit?bot_id=old')).body.items as { action: string }[]).map((a) => a.action);
     expect(actions).toEqual(['expired', 'resume', 'expired', 'create']);
+  });
+});
+
+describe('a compose bot with a rule', () => {
+  it('is recorded with its rule settings from its heartbeat, and never disabled by the master (compose owns it)', async () => {
+    const now = new Date().toISOString();
+    await writeBotStatus(tr.redis, tr.keys, {
+      botId: 'compose-once',
+      pair: 'CMP-USD',
+      status: 'exhausted',
+      statusReason: 'published 1 of max_alerts 1',
+      consecutiveErrors: 0,
+      startedAt: now,
+      heartbeatAt: now,
+      ttlMs: 60_000,
+      rateLimited: false,
+      effectiveIntervalMs: 1000,
+      alertsPublished: 0,
+      alertsDropped: 0,
+      alertsQueued: 0,
+      source: 'compose',
+      service: 'worker-cmp',
+      config: { botId: 'compose-once', pair: 'CMP-USD', intervalMs: 1000, thresholdPercent: '1', priceField: 'ask', referenceMode: 'last-alert', tickerBaseUrl: 'http://127.0.0.1:1/v0/ticker', rule: 'window', windowMs: 60_000, pendingPolls: 2, maxAlerts: 1 },
+    });
+    await tr.redis.hset(tr.keys.ruleState('CMP-USD', 'compose-once'), 'published', '1');
+    await waitFor('the compose bot recorded', async () => (await api('/bots/compose-once')).status === 200);
+    expect((await api('/bots/compose-once')).body).toMatchObject({ source: 'compose', rule: 'window', window_ms: 60_000, pending_polls: 2, cooldown_ms: 0, max_alerts: 1, expires_at: null, enabled: true });
+    expect((await api('/bots/compose-once')).body.status).toMatchObject({ status: 'exhausted', status_reason: 'published 1 of max_alerts 1' });
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await api('/bots/compose-once')).body).toMatchObject({ enabled: true, version: 1 });
   });
 });
