@@ -337,7 +337,8 @@ export function createStreamConsumer(deps: StreamConsumerDeps): StreamConsumer {
       const groups = (await deps.redis.xinfo('GROUPS', stream)) as unknown[][];
       for (const g of groups) {
         const info = toRecord(g);
-        if (info.name === group && info.lag !== null && info.lag !== undefined) deps.metrics.streamLag.set({ pair }, Number(info.lag));
+        // The gauge is the current stream's: an older-name stream being drained must not overwrite it.
+        if (info.name === group && info.lag !== null && info.lag !== undefined && stream === deps.keys.alertStream(pair)) deps.metrics.streamLag.set({ pair }, Number(info.lag));
       }
       const consumers = (await deps.redis.xinfo('CONSUMERS', stream, group)) as unknown[][];
       for (const c of consumers) {

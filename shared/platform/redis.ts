@@ -53,7 +53,8 @@ function clusterOptions(url: string, perConnection: RedisOptions): ClusterOption
   return {
     enableOfflineQueue,
     clusterRetryStrategy: (times) => (retryStrategy ? (retryStrategy(times) ?? null) : backoffDelay(times, 200, 2000)),
-    // A failover takes a few seconds: commands to the lost slots are retried meanwhile rather than failed at once.
+    // While a failover is under way the cluster answers CLUSTERDOWN / TRYAGAIN, or MOVED once it is over: ioredis
+    // retries those after these delays (with the slot map re-read) rather than handing the error to the caller.
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 100,
@@ -99,14 +100,18 @@ export function duplicateRedis(redis: Redis, name: string, options: { subscriber
 }
 
 /**
- * Publishes on an alert channel (`alerts:<PAIR>`, the stored-alerts feed): SPUBLISH on a cluster (the message reaches the subscribers of the channel's shard, who
- * SSUBSCRIBE, rather than being broadcast to every node), PUBLISH on a single Redis.
+ * Publishes on an alert channel (`alerts:<PAIR>`, the stored-alerts feed): SPUBLISH on a cluster (the message reaches
+ * the subscribers of the channel's shard, who SSUBSCRIBE, rather than being broadcast to every node), PUBLISH on a
+ * single Redis.
  */
 export async function publishSharded(redis: Redis, channel: string, message: string): Promise<number> {
   return Number(redis instanceof Cluster ? await redis.spublish(channel, message) : await redis.publish(channel, message));
 }
 
-/** Subscribes to alert channels (messages arrive as `smessage` on a cluster, `message` otherwise): SSUBSCRIBE on a cluster (a connection from `duplicateRedis(..., { subscriber: true })`), SUBSCRIBE otherwise. */
+/**
+ * Subscribes to alert channels: SSUBSCRIBE on a cluster (a connection from `duplicateRedis(..., { subscriber: true })`;
+ * messages arrive as `smessage`), SUBSCRIBE otherwise (`message`).
+ */
 export async function subscribeSharded(subscriber: Redis, channels: readonly string[]): Promise<void> {
   if (channels.length === 0) return;
   // One SSUBSCRIBE per channel: channels of different slots cannot share one.
@@ -144,6 +149,7 @@ export async function scanKeys(redis: Redis, pattern: string, limit = Infinity):
   const found: string[] = [];
   await forEachPrimary(redis, async (node) => {
     let cursor = '0';
+    if (found.length >= limit) return;
     do {
       const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
