@@ -150,7 +150,7 @@ export function parseNewBot(body: unknown): NewBot {
 
 /** The one rule across fields: a window needs its length. Checked on a new bot and on a bot after a change. */
 export function checkRule(bot: Pick<BotSettings, 'rule' | 'window_ms'>): void {
-  if (bot.rule === 'window' && bot.window_ms === null) throw new BadRequestError('window_ms', null, 'required with rule window: the length of the window in ms, e.g. 60000');
+  if (bot.rule === 'window' && bot.window_ms === null) throw new BadRequestError('window_ms', null, 'the length of the window in ms, from 1 to 86400000 (required with rule window), e.g. 60000');
 }
 
 /** The changes of a PATCH /bots/{bot_id} body (or the CLI's flags): at least one field. */
