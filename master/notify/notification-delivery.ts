@@ -45,6 +45,8 @@ export interface NotificationDelivery {
 
 /** Rows (alerts) one message carries at most; the senders shorten what they list to their service's limits. */
 export const ROWS_PER_MESSAGE = 1000;
+/** Messages one lane may send in one pass of the loop. */
+const MESSAGES_PER_LANE_PASS = 10;
 /** Longest Retry-After honoured as given. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
@@ -69,8 +71,9 @@ interface Prepared {
 /**
  * The outbox delivery loop, lane by lane (a lane is a receiver and one destination). Per lane:
  * 1. prepare (one transaction): take the lane's advisory lock (one master per lane), lock its pending rows
- *    `FOR UPDATE SKIP LOCKED`, and pick the next message: the rows of an earlier attempt (same delivery id), or else
- *    every pending row of the lane once the oldest is due (the receiver's group wait / digest window). During the
+ *    `FOR UPDATE SKIP LOCKED`, and pick the next message: the rows of an earlier attempt whose retry is due (same
+ *    delivery id), or else every row no attempt has carried yet once the oldest is due (the receiver's group wait /
+ *    digest window). During the
  *    receiver's quiet hours, or past the hourly email cap, the rows are held until it ends instead; held rows go out as
  *    one summary. The chosen rows are stamped with their delivery id and committed before anything is sent.
  * 2. send (a second transaction, under the lock again): lock the stamped rows, send, mark them sent, or record the
@@ -96,21 +99,22 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
     return deps.db.transaction(async (trx) => {
       if (!(await deps.outbox.tryLockLane(trx, lane))) return null;
       const receiver = await deps.receivers.record(lane.receiverId, trx);
-      const pending = await deps.outbox.claim(trx, lane, { limit: ROWS_PER_MESSAGE });
-      // Re-checked under the lock: another master may have sent them since dueLanes() looked.
-      if (pending.length === 0 || !isDue(pending)) return null;
       if (!receiver) {
-        await deps.outbox.markAttemptFailed(trx, pending.map((r) => r.id), 'the receiver was removed before delivery', null);
-        log.warn({ receiverId: lane.receiverId, notifications: pending.length }, 'notifications of a removed receiver marked failed');
+        const orphans = await deps.outbox.claim(trx, lane, { limit: ROWS_PER_MESSAGE });
+        if (orphans.length === 0) return null;
+        await deps.outbox.markAttemptFailed(trx, orphans.map((r) => r.id), 'the receiver was removed before delivery', null);
+        log.warn({ receiverId: lane.receiverId, notifications: orphans.length }, 'notifications of a removed receiver marked failed');
         return null;
       }
       const sender = byKind.get(receiver.kind);
       if (!sender) return null;
       const rlog = log.child({ receiver: receiver.name, kind: receiver.kind, target: lane.target });
 
-      // An earlier attempt's message goes first, as it was: the same rows under the same delivery id.
-      const stamped = pending.find((r) => r.deliveryId !== null)?.deliveryId ?? null;
-      const rows = stamped === null ? pending : await deps.outbox.claim(trx, lane, { limit: ROWS_PER_MESSAGE, deliveryId: stamped });
+      // A message already attempted goes again as it was (the same rows under the same delivery id) once its retry is
+      // due; the rows no attempt has carried yet form the next message, each on its own retry schedule.
+      const stamped = await deps.outbox.firstDueDeliveryId(trx, lane);
+      const rows = await deps.outbox.claim(trx, lane, stamped === null ? { limit: ROWS_PER_MESSAGE, unstamped: true } : { limit: ROWS_PER_MESSAGE, deliveryId: stamped });
+      // Re-checked under the lock: another master may have sent them since dueLanes() looked.
       if (rows.length === 0 || !isDue(rows)) return null;
       const ids = rows.map((r) => r.id);
 
@@ -165,6 +169,8 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
         const waitMs = failure.retryAfterMs !== undefined ? Math.min(failure.retryAfterMs, MAX_RETRY_AFTER_MS) : backoffDelay(attempts, retryBaseMs, retryMaxMs);
         const retryAt = giveUp ? null : new Date(Date.now() + waitMs);
         await deps.outbox.markAttemptFailed(trx, ids, failure.message, retryAt);
+        // A receiver that said how long to wait gets nothing at all before then, not even the lane's other messages.
+        if (retryAt && failure.retryAfterMs !== undefined) await deps.outbox.deferLane(trx, lane, retryAt);
         deps.metrics.notifications.inc({ channel: receiver.kind, status: giveUp ? 'failed' : 'retry' }, ids.length);
         if (giveUp) rlog.error({ attempts, reason: failure.message, transient: failure.transient }, `${receiver.kind} notification failed for good`);
         else rlog.warn({ attempts, reason: failure.message, retryAt: retryAt!.toISOString(), retryAfterMs: failure.retryAfterMs }, `${receiver.kind} notification failed; will retry`);
@@ -172,9 +178,13 @@ export function createNotificationDelivery(deps: NotificationDeliveryDeps): Noti
     });
   }
 
+  /** Every message of the lane that is due, a few at most per pass (so one busy lane cannot starve the others). */
   async function deliverLane(lane: Lane): Promise<void> {
-    const message = await prepare(lane);
-    if (message) await send(lane, message);
+    for (let i = 0; i < MESSAGES_PER_LANE_PASS && loop.active; i++) {
+      const message = await prepare(lane);
+      if (!message) return;
+      await send(lane, message);
+    }
   }
 
   async function pass(): Promise<void> {

@@ -57,8 +57,13 @@ export interface Outbox {
    * which keeps a message's rows together and a receiver's messages in order.
    */
   tryLockLane(trx: Knex.Transaction, lane: Lane): Promise<boolean>;
-  /** Locks the lane's pending rows (`FOR UPDATE SKIP LOCKED`), oldest first; only those of `deliveryId` when given. */
-  claim(trx: Knex.Transaction, lane: Lane, options: { limit: number; deliveryId?: string }): Promise<NotificationRow[]>;
+  /**
+   * Locks the lane's pending rows (`FOR UPDATE SKIP LOCKED`), oldest first: only those of `deliveryId` when given, only
+   * those no attempt has carried yet with `unstamped`.
+   */
+  claim(trx: Knex.Transaction, lane: Lane, options: { limit: number; deliveryId?: string; unstamped?: boolean }): Promise<NotificationRow[]>;
+  /** The delivery id of the lane's oldest already-attempted pending message whose retry is due, or null. */
+  firstDueDeliveryId(trx: Knex.Transaction, lane: Lane): Promise<string | null>;
   /** Marks rows as one message with this delivery id (committed before the send, so a retry after a crash reuses it). */
   stamp(trx: Knex.Transaction, ids: readonly string[], deliveryId: string): Promise<void>;
   /** Mails sent to an address in the last hour (whichever receiver sent them), and when the oldest of them was sent. */
@@ -66,6 +71,8 @@ export interface Outbox {
   markSent(trx: Knex.Transaction, ids: readonly string[], messageId: string): Promise<void>;
   /** Records a failed attempt: back to pending at `retryAt`, or `failed` for good when `retryAt` is null. */
   markAttemptFailed(trx: Knex.Transaction, ids: readonly string[], error: string, retryAt: Date | null): Promise<void>;
+  /** Makes no pending row of the lane due before `until` (the receiver asked us to wait: Retry-After). */
+  deferLane(trx: Knex.Transaction, lane: Lane, until: Date): Promise<void>;
   /** Holds rows back until `until` (quiet hours, the hourly email cap); they then go out in one summary. */
   holdBack(trx: Knex.Transaction, ids: readonly string[], until: Date, reason: HeldFor): Promise<void>;
 }
@@ -142,6 +149,7 @@ export function createOutbox(db: Knex, receivers: ReceiversRepository): Outbox {
         .forUpdate()
         .skipLocked();
       if (options.deliveryId !== undefined) q.where('delivery_id', options.deliveryId);
+      if (options.unstamped) q.whereNull('delivery_id');
       const rows: Row[] = await q;
       return rows.map((r) => ({
         id: String(r.id),
@@ -152,6 +160,16 @@ export function createOutbox(db: Knex, receivers: ReceiversRepository): Outbox {
         nextAttemptAt: r.next_attempt_at,
         deliveryId: r.delivery_id,
       }));
+    },
+    async firstDueDeliveryId(trx, lane) {
+      const row = await trx('notifications')
+        .select('delivery_id')
+        .where({ receiver_id: lane.receiverId, target: lane.target, status: 'pending' })
+        .whereNotNull('delivery_id')
+        .where('next_attempt_at', '<=', trx.fn.now())
+        .orderBy('id')
+        .first();
+      return (row?.delivery_id as string | undefined) ?? null;
     },
     async stamp(trx, ids, deliveryId) {
       await trx('notifications').whereIn('id', [...ids]).update({ delivery_id: deliveryId });
@@ -172,6 +190,12 @@ export function createOutbox(db: Knex, receivers: ReceiversRepository): Outbox {
       await trx('notifications')
         .whereIn('id', [...ids])
         .update({ status: retryAt ? 'pending' : 'failed', attempts: trx.raw('attempts + 1'), last_error: error.slice(0, 1000), next_attempt_at: retryAt ?? trx.fn.now() });
+    },
+    async deferLane(trx, lane, until) {
+      await trx('notifications')
+        .where({ receiver_id: lane.receiverId, target: lane.target, status: 'pending' })
+        .where('next_attempt_at', '<', until)
+        .update({ next_attempt_at: until });
     },
     async holdBack(trx, ids, until, reason) {
       await trx('notifications').whereIn('id', [...ids]).update({ held_back: true, held_for: reason, next_attempt_at: until });
