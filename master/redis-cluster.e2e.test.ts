@@ -36,7 +36,7 @@ describe('on a Redis Cluster', () => {
       rateLimit: 0,
       // 100 -> 101 up 1 %; 101 -> 99.99 down 1 % (last-alert reference); 2000 -> 2010 up 0.5 %.
       // SOL-USD (a runtime bot) alternates for good: every poll but the first alerts.
-      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'], 'SOL-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '101' : '100')), 'ADA-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '1.01' : '1')) } },
+      script: { repeat: false, pairs: { 'BTC-USD': ['100', '101', '101', '99.99'], 'ETH-USD': ['2000', '2010'], 'SOL-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '101' : '100')), 'ADA-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '1.01' : '1')), 'MAX-USD': Array.from({ length: 400 }, (_, i) => (i % 2 ? '11' : '10')) } },
     });
     const logger = createLogger({ name: 'cluster-test', level: 'silent' });
     redis = createRedis({ url: 'redis://127.0.0.1:6379', clusterNodes: cluster.nodesVar.split(',') }, logger, { name: 'cluster-test' });
@@ -104,7 +104,7 @@ describe('on a Redis Cluster', () => {
     expect(await t.db('alerts').count({ n: '*' }).first()).toEqual({ n: '3' });
   }, 90_000);
 
-  it('a generic worker claims a runtime bot under its pair\'s lease and publishes fenced alerts, stored once', async () => {
+  it('a generic worker claims a runtime bot under its pair\'s lease and publishes fenced alerts, stored once; max_alerts holds', async () => {
     const res = await fetch(`${api}/bots`, {
       method: 'POST',
       headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
@@ -125,6 +125,21 @@ describe('on a Redis Cluster', () => {
     expect(health.output()).toMatch(/healthy: worker gw1 is holding bot sol/);
     const ids = (await t.db('alerts').where({ pair: 'SOL-USD' }).select('id')).map((r) => r.id as string);
     expect(new Set(ids).size).toBe(ids.length);
+
+    // A bot with max_alerts: its rule state (in the pair's slot) is checked in the script that adds to the stream.
+    const capped = await fetch(`${api}/bots`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ bot_id: 'max', pair: 'MAX-USD', interval_ms: 200, threshold_percent: '0.5', max_alerts: 2 }),
+    });
+    expect(capped.status).toBe(201);
+    processes.push(startService('worker/main.ts', { ...common(), WORKER_ID: 'gw2', TICKER_BASE_URL: sim.url, TICKER_RATE_LIMIT_PER_MIN: '0', TICKER_FETCH: 'pair' }));
+    const maxRows = async () => Number((await t.db('alerts').where({ pair: 'MAX-USD' }).count({ n: '*' }).first())?.n);
+    await waitFor('two MAX-USD rows', async () => (await maxRows()) >= 2, { timeoutMs: 30_000 });
+    // Every poll would alert: a third row would show by now if the cap were not held.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await maxRows()).toBe(2);
+    expect(await redis.hget(keys.ruleState('MAX-USD', 'max'), 'published')).toBe('2');
   }, 60_000);
 
   it('a DELIVERY=pubsub master with PAIRS=* SSUBSCRIBEs to every pair, also one that appears later', async () => {
