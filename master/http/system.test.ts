@@ -199,7 +199,7 @@ describe('OpenAPI', () => {
     const doc = (await app.inject({ url: '/openapi.json' })).json() as { openapi: string; paths: Record<string, { get: { parameters?: { name: string }[] } }> };
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/alerts', '/alerts.csv', '/alerts/{id}', '/stats', '/stats/timeseries', '/fleet', '/health', '/ready', '/metrics']));
-    expect(doc.paths['/alerts']?.get.parameters?.map((p) => p.name)).toEqual(['pair', 'direction', 'since', 'until', 'min_change', 'ordering', 'limit', 'cursor']);
+    expect(doc.paths['/alerts']?.get.parameters?.map((p) => p.name)).toEqual(['pair', 'direction', 'since', 'until', 'min_change', 'silenced', 'silenced_by', 'ordering', 'limit', 'cursor']);
     const ui = await app.inject({ url: '/docs/' });
     expect(ui.statusCode).toBe(200);
     expect(ui.body).toContain('swagger');

@@ -136,7 +136,10 @@ describe('GET /silences and DELETE /silences/{id}', () => {
     await tdb.db('silences').del();
     clock = T0;
     active = (await post({ matchers: { pair: 'SOL-USD' }, duration: '2h', comment: 'active' })).json().id;
+    // Created a second later, so "newest first" has one answer (ties are broken by id, which is random).
+    clock = T0 + 1000;
     pending = (await post({ matchers: { pair: 'ADA-USD' }, starts_at: '2026-11-29T13:00:00Z', duration: '1h', comment: 'pending' })).json().id;
+    clock = T0;
   });
 
   const ids = async (query = '') => {
