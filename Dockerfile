@@ -17,6 +17,8 @@
 ARG NODE_VERSION=20
 
 FROM node:${NODE_VERSION}-bookworm-slim AS base
+# On every stage and the image: what a build left behind can be found by label (test/image/prepare.sh prunes ours).
+LABEL org.opencontainers.image.title=tickwatch
 WORKDIR /app
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \

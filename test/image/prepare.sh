@@ -106,13 +106,20 @@ if [ -n "${IMAGE_GIT_REV:-}" ]; then
 fi
 log "building $IMAGE (target runtime) from ${IMAGE_GIT_REV:-the working tree}"
 started=$SECONDS
-previous="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 build_log="$(mktemp /tmp/tw-image-build-XXXXXX.log)"
 podman build --pull=never --network=host --target runtime -t "$IMAGE" -f "$context/Dockerfile" "$context" >"$build_log" 2>&1 \
   || { tail -n 60 "$build_log" >&2; fail "podman build failed (full log: $build_log)"; }
 rm -f "$build_log"
-current="$(podman image inspect --format '{{.Id}}' "$IMAGE")"
-# The image this tag named before is now untagged: remove it (only it) so repeated runs do not fill the disk. It stays
-# when a build cache still uses it.
-if [ -n "$previous" ] && [ "$previous" != "$current" ]; then podman rmi "$previous" >/dev/null 2>&1 || true; fi
+# Keep the disk bounded: tag the build and prod-deps stages as well (cached: about a second each) so they stay as the
+# layer cache, then prune the untagged leftovers of earlier builds (superseded stages and images). Only ours: every
+# stage carries the Dockerfile's label. A pruned leaf can leave its parent untagged and childless, hence the rounds.
+for stage in build prod-deps; do
+  podman build -q --pull=never --network=host --target "$stage" -t "$IMAGE-$stage" -f "$context/Dockerfile" "$context" >/dev/null 2>&1 \
+    || fail "podman build --target $stage failed after the runtime target built"
+done
+ours=label=org.opencontainers.image.title=tickwatch
+for _ in 1 2 3 4 5 6; do
+  [ -n "$(podman images -q --filter dangling=true --filter "$ours")" ] || break
+  podman image prune --force --filter "$ours" >/dev/null
+done
 log "built $IMAGE in $((SECONDS - started)) s, $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{ printf "%d MB", $1 / 1e6 }')"
