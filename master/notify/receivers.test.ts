@@ -3,7 +3,17 @@ import { loadMasterConfig } from '../../shared/config/master-config';
 import { createLogger } from '../../shared/platform/logger';
 import { createReceiversRepository } from '../../shared/read-model/receivers-repository';
 import { makeAlert, publishAlert } from '../../test/helpers/alerts';
-import { startTelegramServer, type TelegramServer } from '../../test/helpers/chat-servers';
+import {
+  discordRateLimited,
+  slackRateLimited,
+  startDiscordServer,
+  startSlackServer,
+  startTelegramServer,
+  telegramRateLimited,
+  type DiscordServer,
+  type SlackServer,
+  type TelegramServer,
+} from '../../test/helpers/chat-servers';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/db';
 import { masterTestEnv } from '../../test/helpers/master-env';
 import { startService, type ServiceProcess } from '../../test/helpers/process';
@@ -24,6 +34,8 @@ describe('receivers', () => {
   let smtp: TestSmtpServer;
   let hook: TestWebhookReceiver;
   let telegram: TelegramServer;
+  let slack: SlackServer;
+  let discord: DiscordServer;
   let master: Master | undefined;
   const processes: ServiceProcess[] = [];
 
@@ -40,7 +52,7 @@ describe('receivers', () => {
   const hookAlertIds = () => hook.requests.filter((q) => q.status === 200).flatMap((q) => (q.json as WebhookPayload).alerts.map((a) => a.id));
 
   beforeAll(async () => {
-    [t, r, smtp, hook, telegram] = await Promise.all([createTestDatabase(), createTestRedis(), startSmtpServer(), startWebhookReceiver(), startTelegramServer()]);
+    [t, r, smtp, hook, telegram, slack, discord] = await Promise.all([createTestDatabase(), createTestRedis(), startSmtpServer(), startWebhookReceiver(), startTelegramServer(), startSlackServer(), startDiscordServer()]);
   });
   beforeEach(async () => {
     smtp.mails.length = 0;
@@ -57,7 +69,7 @@ describe('receivers', () => {
   });
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await Promise.all([smtp?.stop(), hook?.stop(), telegram?.stop()]);
+    await Promise.all([smtp?.stop(), hook?.stop(), telegram?.stop(), slack?.stop(), discord?.stop()]);
     await r?.cleanup();
     await t?.drop();
   });
@@ -166,6 +178,29 @@ describe('receivers', () => {
     expect(telegram.messages).toHaveLength(1);
     for (const a of burst) expect(telegram.messages[0]!.text).toContain(a.pair);
     for (const name of ['desk', 'desk-hook', 'desk-chat']) expect(new Set((await rowsOf(name)).map((x) => x.delivery_id)).size).toBe(1);
+  });
+
+  it.each(['slack', 'discord', 'telegram'] as const)('waits the %s 429 retry hint through the outbox, then delivers the message once', async (kind) => {
+    const server = kind === 'slack' ? slack : kind === 'discord' ? discord : telegram;
+    server.requests.length = 0;
+    server.queue(kind === 'slack' ? slackRateLimited(1) : kind === 'discord' ? discordRateLimited(1.2) : telegramRateLimited(1));
+    master = await start();
+    const target = kind === 'telegram' ? { bot_token: telegram.botToken, chat_id: telegram.chatId } : { url: (server as SlackServer | DiscordServer).url };
+    await addReceiver(master, { name: `${kind}-desk`, kind, target });
+    const alert = makeAlert({ pair: 'LTC-USD' });
+    await publishAlert(r.redis, r.keys, alert);
+    const [row] = await waitFor('the row sent', async () => {
+      const rows = await rowsOf(`${kind}-desk`);
+      return rows[0]?.status === 'sent' ? rows : null;
+    }, { timeoutMs: 20_000 });
+    expect(row).toMatchObject({ attempts: 2, last_error: null });
+    const requests = server.requests;
+    expect(requests.map((q) => q.status)).toEqual([429, 200]);
+    expect(server.messages).toHaveLength(1);
+    // The second request came no sooner than the hint (Discord's is fractional: 1.2 s).
+    expect(requests.length).toBe(2);
+    const gapMs = row!.sent_at.getTime() - row!.created_at.getTime();
+    expect(gapMs).toBeGreaterThanOrEqual(kind === 'discord' ? 1200 : 1000);
   });
 
   it('waits the Retry-After of a 429 and loses or duplicates nothing when the master is killed mid-delivery', async () => {
