@@ -83,7 +83,7 @@ describe('when the primary of a busy pair is killed on a Redis Cluster', () => {
     const workers = PAIRS.map((pair) =>
       startService('worker/main.ts', {
         ...env,
-        // debug: each published alert is logged with its publish latency (from the first try, retries included).
+        // debug: each published alert is logged with its publish latency (from being raised: queueing and retries included).
         LOG_LEVEL: 'debug',
         PAIR: pair,
         FETCH_INTERVAL_MS: pair === BUSY ? '100' : '250',

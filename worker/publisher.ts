@@ -58,7 +58,7 @@ export interface AlertPublisherDeps {
   readonly waitReplicas?: number;
   /** On a cluster: how long WAIT waits for them (REDIS_WAIT_MS). @defaultValue 500 */
   readonly waitMs?: number;
-  /** Told each published alert and how long its publish took (from the first try), for measurements. */
+  /** Told each published alert and how long its publish took (from `publish()`: queueing and retries included), for measurements. */
   readonly onPublished?: (alert: AlertMessage, ms: number) => void;
   /**
    * Told each alert the bot's rule state in Redis refused (see GUARDED_PUBLISH): `exhausted` (max_alerts published
@@ -146,8 +146,8 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
   const retryMs = deps.retryMs ?? 500;
   const waitReplicas = deps.waitReplicas ?? 1;
   const waitMs = deps.waitMs ?? 500;
-  /** Alert id -> when its first try started: the latency reported counts the retries. */
-  const firstTry = new Map<string, number>();
+  /** Alert id -> when it was handed over: the latency reported counts the wait in the queue and every retry. */
+  const queuedAt = new Map<string, number>();
   const queue: AlertMessage[] = [];
   let published = 0;
   let dropped = 0;
@@ -250,13 +250,12 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
       while (queue.length > 0 && !closed) {
         const alert = queue[0]!;
         sending = alert;
-        if (!firstTry.has(alert.id)) firstTry.set(alert.id, Date.now());
         try {
           await sendOne(alert);
           queue.shift();
           published++;
-          const publishMs = Date.now() - (firstTry.get(alert.id) ?? Date.now());
-          firstTry.delete(alert.id);
+          const publishMs = Date.now() - (queuedAt.get(alert.id) ?? Date.now());
+          queuedAt.delete(alert.id);
           logger.debug({ alertId: alert.id, publishMs }, 'alert published');
           deps.onPublished?.(alert, publishMs);
           if (failing) logger.info({ queued: queue.length }, 'redis is back: publishing queued alerts');
@@ -264,7 +263,7 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
         } catch (err) {
           if ((err as { permanent?: boolean }).permanent) {
             queue.shift();
-            firstTry.delete(alert.id);
+            queuedAt.delete(alert.id);
             if (err instanceof RuleRefusedError) {
               logger.info({ alertId: alert.id, reason: err.reason }, 'the bot rule state refused the alert (published by an earlier run): not published');
               deps.onRuleRefused?.(alert, err.reason);
@@ -299,9 +298,10 @@ export function createAlertPublisher(deps: AlertPublisherDeps): AlertPublisher {
         return;
       }
       queue.push(alert);
+      queuedAt.set(alert.id, Date.now());
       while (queue.length > deps.queueMax) {
         const [oldest] = queue.splice(queue[0] === sending && queue.length > 1 ? 1 : 0, 1) as [AlertMessage];
-        firstTry.delete(oldest.id);
+        queuedAt.delete(oldest.id);
         dropped++;
         logger.warn({ alertId: oldest.id, observedAt: oldest.observedAt, dropped, queueMax: deps.queueMax }, 'alert queue full: dropped the oldest alert');
       }

@@ -45,7 +45,7 @@ interface NodeProcess extends ClusterNode {
 /**
  * A real Redis Cluster of 3 primaries and 3 replicas on free ports, each node a redis-server of its own
  * (`--cluster-enabled yes`, own temporary directory), formed with `redis-cli --cluster create --cluster-replicas 1`.
- * Fast failover for tests: `cluster-node-timeout` 1000 ms (a replica takes over about 1-2 s after its primary dies).
+ * Fast failover for tests: `cluster-node-timeout` 1000 ms (a replica takes over about 2-3 s after its primary dies).
  */
 export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}): Promise<TestRedisCluster> {
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 1000;
@@ -65,6 +65,8 @@ export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}
       '--port', String(node.port), '--bind', '127.0.0.1', '--dir', node.dir, '--cluster-enabled', 'yes',
       '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no',
       '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no',
+      // A replica's first sync starts at once (the default waits 5 s for more replicas to share it).
+      '--repl-diskless-sync-delay', '0',
     ];
     let log = '';
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
