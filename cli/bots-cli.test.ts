@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { parseDesiredBot } from '../shared/contract/bots';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
-import { startService } from '../test/helpers/process';
+import { runCli } from '../test/helpers/cli';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 
 /** `npm run alerts -- bots ...` as a real process: the bots table through the API's repository and checks, and the mirror. */
@@ -18,11 +18,7 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-async function cli(args: string[]): Promise<{ code: number | string; out: string }> {
-  const proc = startService('cli/main.ts', { DATABASE_URL: tdb.url, REDIS_URL: tr.url, REDIS_KEY_PREFIX: tr.prefix }, args);
-  const code = await proc.exited;
-  return { code, out: proc.output() };
-}
+const cli = (args: string[]) => runCli({ DATABASE_URL: tdb.url, REDIS_URL: tr.url, REDIS_KEY_PREFIX: tr.prefix }, args);
 
 async function mirrored(botId: string) {
   const text = await tr.redis.hget(tr.keys.desiredBots, botId);

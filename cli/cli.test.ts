@@ -3,6 +3,7 @@ import { WIRE_ALERT_FIELDS } from '../shared/read-model/alert-wire';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
 import { generateFixtureAlerts, copyAlerts, insertAlerts, type FixtureAlert } from '../test/helpers/fixtures';
 import { startService } from '../test/helpers/process';
+import { runCli } from '../test/helpers/cli';
 import { createTestRedis, type TestRedis } from '../test/helpers/redis';
 
 /** `npm run alerts` as a real process against a fixture database and Redis. */
@@ -23,11 +24,7 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-async function cli(args: string[]): Promise<{ code: number | string; out: string }> {
-  const proc = startService('cli/main.ts', { DATABASE_URL: tdb.url, REDIS_URL: tr.url, REDIS_KEY_PREFIX: tr.prefix }, args);
-  const code = await proc.exited;
-  return { code, out: proc.output() };
-}
+const cli = (args: string[]) => runCli({ DATABASE_URL: tdb.url, REDIS_URL: tr.url, REDIS_KEY_PREFIX: tr.prefix }, args);
 
 const lastHourBtc = () =>
   rows

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db';
-import { startService } from '../test/helpers/process';
+import { runCli } from '../test/helpers/cli';
 
 /** `npm run alerts -- receivers ...` as a real process: the receivers table through the API's repository and checks. */
 
@@ -14,11 +14,7 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-async function cli(args: string[]): Promise<{ code: number | string; out: string }> {
-  const proc = startService('cli/main.ts', { DATABASE_URL: tdb.url }, args);
-  const code = await proc.exited;
-  return { code, out: proc.output() };
-}
+const cli = (args: string[]) => runCli({ DATABASE_URL: tdb.url }, args);
 
 describe('npm run alerts -- receivers', () => {
   const actor = `cli:${userInfo().username}`;
