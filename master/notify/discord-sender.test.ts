@@ -1,23 +1,13 @@
 import { makeStoredAlert } from '../../test/helpers/alerts';
+import { deliveryFailure as failure } from '../../test/helpers/delivery-error';
 import { discordRateLimited, startDiscordServer, type DiscordServer } from '../../test/helpers/chat-servers';
 import { describeError } from '../../shared/platform/errors';
 import { createDiscordSender } from './discord-sender';
-import { DeliveryError } from './notifier';
 
 let deliveries = 0;
 const options = () => ({ summary: false, deliveryId: `delivery-discord-${++deliveries}`, receiverName: 'team' });
 const many = (n: number) => Array.from({ length: n }, (_, i) => makeStoredAlert({ pair: `D${i}-USD`, botId: 'bot_with_underscores' }));
 
-async function failure(promise: Promise<unknown>): Promise<DeliveryError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the send to fail');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
-}
 
 describe('Discord sender against a local webhook', () => {
   let discord: DiscordServer;

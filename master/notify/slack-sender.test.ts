@@ -1,24 +1,13 @@
 import { makeStoredAlert } from '../../test/helpers/alerts';
+import { deliveryFailure as failure } from '../../test/helpers/delivery-error';
 import { slackError, slackRateLimited, startSlackServer, type SlackServer } from '../../test/helpers/chat-servers';
 import { describeError } from '../../shared/platform/errors';
 import { SLACK_MAX_BLOCKS } from './chat-format';
-import { DeliveryError } from './notifier';
 import { createSlackSender } from './slack-sender';
 
 const options = { summary: false, deliveryId: 'delivery-slack-1', receiverName: 'team' };
 const many = (n: number) => Array.from({ length: n }, (_, i) => makeStoredAlert({ pair: `S${i}-USD` }));
 
-/** The rejection of `promise`, which must be a DeliveryError. */
-async function failure(promise: Promise<unknown>): Promise<DeliveryError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the send to fail');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
-}
 
 describe('Slack sender against a local incoming webhook', () => {
   let slack: SlackServer;

@@ -1,25 +1,15 @@
 import { makeStoredAlert } from '../../test/helpers/alerts';
+import { deliveryFailure as failure } from '../../test/helpers/delivery-error';
 import { startTelegramServer, telegramRateLimited, TELEGRAM_MAX_TEXT, type TelegramServer } from '../../test/helpers/chat-servers';
 import { describeError } from '../../shared/platform/errors';
 import { createLogger } from '../../shared/platform/logger';
 import { renderTelegram } from './chat-format';
-import { DeliveryError } from './notifier';
 import { createTelegramSender } from './telegram-sender';
 
 let deliveries = 0;
 const options = () => ({ summary: false, deliveryId: `delivery-telegram-${++deliveries}`, receiverName: 'bob' });
 const many = (n: number, botId = 'eth-bot') => Array.from({ length: n }, (_, i) => makeStoredAlert({ pair: `T${i}-USD`, botId }));
 
-async function failure(promise: Promise<unknown>): Promise<DeliveryError> {
-  const err = await promise.then(
-    () => {
-      throw new Error('expected the send to fail');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
-}
 
 describe('Telegram sender against a local Bot API', () => {
   let tg: TelegramServer;
